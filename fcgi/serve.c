@@ -1,0 +1,531 @@
+/* serve.c - one HTTP request of the responder: stream, snapshot or state, from the ring. */
+#include "serve.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "presence.h"
+#include "query.h"
+#include "util.h"
+
+#define BOUNDARY "capdframe"
+/* The last frame is sent again after this long without a new one, so that
+ * proxies and browsers never see an idle connection. */
+#define REPEAT_INTERVAL_NS (3000ull * 1000000u)
+/* A snapshot waits this long for a frame newer than the request. */
+#define SNAPSHOT_WAIT_MS 2000
+#define MAX_CAMERAS      64
+
+struct serve_counters serve_counters;
+
+static const char *param(char **envp, const char *name)
+{
+    const char *v = FCGX_GetParam(name, envp);
+    return v ? v : "";
+}
+
+/* ---- plain answers ---------------------------------------------------------- */
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Error";
+    }
+}
+
+/* A short text/plain answer; msg is one line without a newline. */
+static void respond_text(struct out *out, int head_only, int status, const char *extra_headers,
+                         const char *msg)
+{
+    if (status >= 400 && status < 500)
+        atomic_fetch_add_explicit(&serve_counters.client_errors, 1, memory_order_relaxed);
+    out_printf(out,
+               "Status: %d %s\r\n"
+               "Content-Type: text/plain; charset=utf-8\r\n"
+               "Cache-Control: no-store\r\n"
+               "%s"
+               "\r\n",
+               status, reason_phrase(status), extra_headers ? extra_headers : "");
+    if (!head_only)
+        out_printf(out, "%s\n", msg);
+    out_flush(out);
+}
+
+/* ---- cameras ------------------------------------------------------------------ */
+
+/* Picks the camera for a request. 0 and the name in cam, or an HTTP status
+ * with the reason in err. */
+static int resolve_camera(const struct serve_config *cfg, const char *requested, char *cam,
+                          char *err, size_t errlen)
+{
+    static _Thread_local char tnames[MAX_CAMERAS][RING_NAME_MAX + 1];
+    int n = ring_list_cameras(cfg->prefix, tnames, MAX_CAMERAS);
+
+    if (n < 0)
+        n = 0;
+    if (requested[0]) {
+        for (int i = 0; i < n; i++) {
+            if (strcmp(tnames[i], requested) == 0) {
+                snprintf(cam, RING_NAME_MAX + 1, "%s", requested);
+                return 0;
+            }
+        }
+        snprintf(err, errlen, "unknown camera '%s'", requested);
+        return 404;
+    }
+    for (int i = 0; i < n; i++) {
+        if (strcmp(tnames[i], "default") == 0) {
+            snprintf(cam, RING_NAME_MAX + 1, "default");
+            return 0;
+        }
+    }
+    if (n == 1) {
+        snprintf(cam, RING_NAME_MAX + 1, "%s", tnames[0]);
+        return 0;
+    }
+    if (n == 0) {
+        /* Nothing runs yet: a stream waits (offline) for the default camera. */
+        snprintf(cam, RING_NAME_MAX + 1, "default");
+        return 0;
+    }
+    size_t used = (size_t)snprintf(err, errlen, "several cameras run; choose one with ?cam=NAME (");
+    for (int i = 0; i < n && used < errlen; i++)
+        used += (size_t)snprintf(err + used, errlen - used, "%s%s", i ? ", " : "", tnames[i]);
+    if (used < errlen)
+        snprintf(err + used, errlen - used, ")");
+    return 400;
+}
+
+/* ---- stream --------------------------------------------------------------------- */
+
+static const char EARLY_HEADERS[] = "Content-Type: image/jpeg\r\n\r\n";
+static const char NEXT_BOUNDARY[] = "\r\n--" BOUNDARY "\r\n";
+static const char CLOSE_BOUNDARY[] = "\r\n--" BOUNDARY "--\r\n";
+
+/* Writes one part and flushes it. In the early layout the next part's headers
+ * follow the frame at once: Chromium shows a part only when the next part's
+ * header block has arrived. The full layout carries Content-Length and the
+ * capture time, which tools such as ffmpeg use. */
+static int send_part(struct out *out, int early, const uint8_t *jpeg, size_t len,
+                     uint64_t capture_us, int offline, int last)
+{
+    char headers[192];
+    struct iovec iov[4];
+    int n = 0;
+
+    if (!early) {
+        int h = snprintf(headers, sizeof(headers),
+                         "Content-Type: image/jpeg\r\n"
+                         "Content-Length: %zu\r\n"
+                         "X-Timestamp: %llu.%06llu\r\n"
+                         "X-Capd-Source: %s\r\n"
+                         "\r\n",
+                         len, (unsigned long long)(capture_us / 1000000u),
+                         (unsigned long long)(capture_us % 1000000u), offline ? "offline" : "live");
+        iov[n++] = (struct iovec){headers, (size_t)h};
+    }
+    iov[n++] = (struct iovec){(void *)jpeg, len};
+    if (last) {
+        iov[n++] = (struct iovec){(void *)CLOSE_BOUNDARY, sizeof(CLOSE_BOUNDARY) - 1};
+    } else {
+        iov[n++] = (struct iovec){(void *)NEXT_BOUNDARY, sizeof(NEXT_BOUNDARY) - 1};
+        if (early)
+            iov[n++] = (struct iovec){(void *)EARLY_HEADERS, sizeof(EARLY_HEADERS) - 1};
+    }
+    if (out_writev(out, iov, n) < 0)
+        return out->error;
+    return out_flush(out);
+}
+
+/* Keeps this viewer's presence claim on the ring generation being watched, so
+ * capd counts it (and, with on-demand capture, wakes the camera for it). */
+static void presence_follow(struct presence **p, const struct serve_config *cfg, const char *cam,
+                            uint64_t generation)
+{
+    if (*p && presence_generation(*p) != generation) {
+        presence_destroy(*p, 0);
+        *p = NULL;
+    }
+    if (!*p) {
+        if (presence_open(cfg->prefix, cam, p) < 0)
+            return; /* not counted; streaming works regardless */
+        if (presence_generation(*p) != generation || presence_join(*p) < 0) {
+            presence_destroy(*p, 0);
+            *p = NULL;
+            return;
+        }
+    }
+    presence_beat(*p);
+}
+
+static int wants_early_parts(const struct query *q, char **envp)
+{
+    if (q->parts == PARTS_FULL)
+        return 0;
+    if (q->parts == PARTS_EARLY)
+        return 1;
+    /* Every browser's User-Agent starts with "Mozilla/"; tools (ffmpeg, VLC,
+     * curl, NVRs) do not, and they want Content-Length. */
+    return strncmp(param(envp, "HTTP_USER_AGENT"), "Mozilla/", 8) == 0;
+}
+
+static void serve_stream(struct serve_worker *w, const struct serve_config *cfg, struct out *out,
+                         const struct query *q, const char *cam, int head_only, int early)
+{
+    struct ring_reader *reader = NULL;
+    struct presence *presence = NULL;
+    struct ring_info info;
+    uint64_t start = time_mono_ns(), last_send = 0, sent = 0;
+    uint64_t min_interval = q->fps_milli ? 1000000000000ull / q->fps_milli : 0;
+    uint64_t deadline = q->seconds ? start + q->seconds * 1000000000ull : 0;
+    uint32_t active, card_w = 0, card_h = 0;
+    int offline = 0;
+
+    /* Relaxed: a gauge; the cap may be exceeded by a racing request for an instant. */
+    active = atomic_fetch_add_explicit(&serve_counters.streams_active, 1, memory_order_relaxed) + 1;
+    if (active > cfg->max_viewers) {
+        char msg[96];
+        atomic_fetch_sub_explicit(&serve_counters.streams_active, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&serve_counters.rejected_busy, 1, memory_order_relaxed);
+        snprintf(msg, sizeof(msg), "too many viewers (the limit is %u); retry later",
+                 cfg->max_viewers);
+        respond_text(out, head_only, 503, "Retry-After: 5\r\n", msg);
+        return;
+    }
+    atomic_fetch_add_explicit(&serve_counters.streams_total, 1, memory_order_relaxed);
+    out_printf(out, "Status: 200 OK\r\n"
+                    "Content-Type: multipart/x-mixed-replace;boundary=" BOUNDARY "\r\n"
+                    "Cache-Control: no-store, no-cache, must-revalidate, max-age=0\r\n"
+                    "Pragma: no-cache\r\n"
+                    "X-Accel-Buffering: no\r\n"
+                    "\r\n");
+    if (head_only) {
+        out_flush(out);
+        goto out;
+    }
+    /* A boundary line before the first part: ffmpeg and GStreamer need it. */
+    out_printf(out, "--" BOUNDARY "\r\n%s", early ? EARLY_HEADERS : "");
+    if (out_flush(out) < 0)
+        goto out;
+
+    reader = ring_reader_create(cfg->prefix, cam);
+    w->frame.size = 0;
+    while (!*cfg->stop) {
+        uint64_t now = time_mono_ns(), wait_ns;
+        const uint8_t *jpeg = NULL;
+        size_t len = 0;
+        uint64_t capture_us = 0;
+        int rc, due_repeat, last;
+
+        if (deadline && now >= deadline)
+            break;
+        /* Sleep until a frame comes, the repeat is due or the time limit. */
+        wait_ns = last_send + REPEAT_INTERVAL_NS > now ? last_send + REPEAT_INTERVAL_NS - now : 0;
+        if (deadline && deadline - now < wait_ns)
+            wait_ns = deadline - now;
+        rc = ring_reader_next(reader, &w->frame, (int)(wait_ns / 1000000u) + 1, cfg->stop);
+        if (rc == -EINTR)
+            break;
+        now = time_mono_ns();
+        due_repeat = now - last_send >= REPEAT_INTERVAL_NS;
+        if (rc == 0 || rc == -EAGAIN) {
+            if (ring_reader_info(reader, &info) == 0)
+                presence_follow(&presence, cfg, cam, info.generation);
+        }
+        if (rc == 0) {
+            offline = 0;
+            card_w = w->frame.width;
+            card_h = w->frame.height;
+            /* Per-viewer fps cap: newer frames replace this one meanwhile. */
+            if (min_interval && last_send && now - last_send < min_interval)
+                continue;
+            jpeg = w->frame.data;
+            len = w->frame.size;
+            capture_us = w->frame.capture_us;
+        } else if (rc == -EAGAIN) {
+            if (!due_repeat)
+                continue;
+            if (w->frame.size == 0 && ring_reader_latest(reader, &w->frame) < 0)
+                continue; /* nothing sendable yet */
+            jpeg = w->frame.data;
+            len = w->frame.size;
+            capture_us = w->frame.capture_us;
+        } else {
+            /* capd is gone: say so at once, then repeat the card. */
+            if (offline && !due_repeat)
+                continue;
+            if (!offline) {
+                offline = 1;
+                presence_destroy(presence, 0);
+                presence = NULL;
+                if (!card_w && ring_reader_info(reader, &info) != -ENOENT) {
+                    card_w = info.frame_width ? info.frame_width : info.width;
+                    card_h = info.frame_height ? info.frame_height : info.height;
+                }
+            }
+            w->frame.size = 0; /* never repeat a live frame after an offline card */
+            jpeg = cards_offline(&w->cards, card_w, card_h, cam, &len);
+            capture_us = time_real_us();
+            if (!jpeg)
+                break;
+        }
+        last = q->frames && sent + 1 >= q->frames;
+        if (send_part(out, early, jpeg, len, capture_us, offline, last) < 0) {
+            atomic_fetch_add_explicit(&serve_counters.viewers_left, 1, memory_order_relaxed);
+            break;
+        }
+        atomic_fetch_add_explicit(&serve_counters.frames_sent, 1, memory_order_relaxed);
+        last_send = now;
+        if (last)
+            break;
+        sent++;
+    }
+out:
+    presence_destroy(presence, 0);
+    ring_reader_destroy(reader);
+    atomic_fetch_sub_explicit(&serve_counters.streams_active, 1, memory_order_relaxed);
+}
+
+/* ---- snapshot -------------------------------------------------------------------- */
+
+static void serve_snapshot(struct serve_worker *w, const struct serve_config *cfg, struct out *out,
+                           const char *cam, int head_only)
+{
+    struct ring_reader *reader = ring_reader_create(cfg->prefix, cam);
+    struct presence *presence = NULL;
+    struct ring_info info;
+    char msg[128], stamp[32];
+    struct tm tm;
+    time_t secs;
+    int rc;
+
+    /* Mark the newest frame as seen, then wait for one newer than the request. */
+    rc = ring_reader_latest(reader, &w->frame);
+    if (rc < 0 && rc != -EAGAIN) {
+        snprintf(msg, sizeof(msg), "camera '%s' is offline", cam);
+        respond_text(out, head_only, 503, "Retry-After: 2\r\n", msg);
+        goto out;
+    }
+    if (ring_reader_info(reader, &info) == 0)
+        presence_follow(&presence, cfg, cam, info.generation);
+    rc = ring_reader_next(reader, &w->frame, SNAPSHOT_WAIT_MS, cfg->stop);
+    if (rc < 0 && rc != -EINTR)
+        rc = ring_reader_latest(reader, &w->frame); /* a still source: the newest will do */
+    if (rc < 0 || w->frame.size == 0) {
+        snprintf(msg, sizeof(msg), "camera '%s' has no frame yet", cam);
+        respond_text(out, head_only, 503, "Retry-After: 2\r\n", msg);
+        goto out;
+    }
+    secs = (time_t)(w->frame.capture_us / 1000000u);
+    gmtime_r(&secs, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+    out_printf(out,
+               "Status: 200 OK\r\n"
+               "Content-Type: image/jpeg\r\n"
+               "Content-Length: %zu\r\n"
+               "X-Timestamp: %llu.%06llu\r\n"
+               "Cache-Control: no-store, no-cache, must-revalidate, max-age=0\r\n"
+               "Content-Disposition: inline; filename=\"%s-%s.jpg\"\r\n"
+               "\r\n",
+               w->frame.size, (unsigned long long)(w->frame.capture_us / 1000000u),
+               (unsigned long long)(w->frame.capture_us % 1000000u), cam, stamp);
+    if (!head_only)
+        out_write(out, w->frame.data, w->frame.size);
+    out_flush(out);
+out:
+    presence_destroy(presence, 0);
+    ring_reader_destroy(reader);
+}
+
+/* ---- state ------------------------------------------------------------------------- */
+
+static void json_reserve(struct serve_worker *w, size_t used, size_t more)
+{
+    if (used + more <= w->json_capacity)
+        return;
+    w->json_capacity = (used + more) * 2;
+    w->json = xrealloc(w->json, w->json_capacity);
+}
+
+static size_t json_add(struct serve_worker *w, size_t used, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static size_t json_add(struct serve_worker *w, size_t used, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    json_reserve(w, used, 512);
+    va_start(ap, fmt);
+    n = vsnprintf(w->json + used, w->json_capacity - used, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return used;
+    if ((size_t)n >= w->json_capacity - used) {
+        json_reserve(w, used, (size_t)n + 1);
+        va_start(ap, fmt);
+        vsnprintf(w->json + used, w->json_capacity - used, fmt, ap);
+        va_end(ap);
+    }
+    return used + (size_t)n;
+}
+
+static size_t json_camera(struct serve_worker *w, size_t used, const struct serve_config *cfg,
+                          const char *name)
+{
+    struct ring_reader *reader = ring_reader_create(cfg->prefix, name);
+    struct ring_info info;
+    int rc = ring_reader_info(reader, &info);
+    int online = rc == 0;
+    const char *state = online          ? ring_state_name(info.state)
+                        : rc == -EPROTO ? "invalid"
+                                        : "offline";
+
+    used = json_add(w, used,
+                    "{\"name\":\"%s\",\"online\":%s,\"state\":\"%s\",\"source\":\"%s\","
+                    "\"width\":%u,\"height\":%u,\"fps\":%.2f,\"nominal_fps\":%.2f,"
+                    "\"viewers\":%u,\"frames\":%llu,\"drops\":%llu,\"pid\":%d,"
+                    "\"generation\":\"%016llx\",\"heartbeat_age_ms\":%llu}",
+                    name, online ? "true" : "false", state, info.source,
+                    info.frame_width ? info.frame_width : info.width,
+                    info.frame_height ? info.frame_height : info.height,
+                    online ? info.fps_measured_milli / 1000.0 : 0.0, info.fps_milli / 1000.0,
+                    online ? info.viewers : 0, (unsigned long long)info.frames_published,
+                    (unsigned long long)info.frames_dropped, online ? (int)info.pid : 0,
+                    (unsigned long long)info.generation, (unsigned long long)info.heartbeat_age_ms);
+    ring_reader_destroy(reader);
+    return used;
+}
+
+static void serve_state(struct serve_worker *w, const struct serve_config *cfg, struct out *out,
+                        const struct query *q, int head_only)
+{
+    static _Thread_local char names[MAX_CAMERAS][RING_NAME_MAX + 1];
+    int n = ring_list_cameras(cfg->prefix, names, MAX_CAMERAS);
+    size_t used = 0;
+    int listed = 0;
+
+    if (n < 0)
+        n = 0;
+    if (q->cam[0]) {
+        int found = 0;
+        for (int i = 0; i < n; i++)
+            found |= strcmp(names[i], q->cam) == 0;
+        if (!found) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "unknown camera '%s'", q->cam);
+            respond_text(out, head_only, 404, NULL, msg);
+            return;
+        }
+    }
+    used = json_add(w, used, "{\"cameras\":[");
+    for (int i = 0; i < n; i++) {
+        if (q->cam[0] && strcmp(names[i], q->cam) != 0)
+            continue;
+        if (listed++)
+            used = json_add(w, used, ",");
+        used = json_camera(w, used, cfg, names[i]);
+    }
+    used = json_add(
+        w, used,
+        "],\"responder\":{\"version\":\"%s\",\"mode\":\"%s\",\"pid\":%d,\"streams\":%u,"
+        "\"max_viewers\":%u,\"requests\":%llu,\"streams_total\":%llu,\"frames_sent\":%llu,"
+        "\"client_errors\":%llu,\"rejected_busy\":%llu,\"viewers_left\":%llu}}\n",
+        CAPD_VERSION, cfg->mode, (int)getpid(),
+        atomic_load_explicit(&serve_counters.streams_active, memory_order_relaxed),
+        cfg->max_viewers,
+        (unsigned long long)atomic_load_explicit(&serve_counters.requests, memory_order_relaxed),
+        (unsigned long long)atomic_load_explicit(&serve_counters.streams_total,
+                                                 memory_order_relaxed),
+        (unsigned long long)atomic_load_explicit(&serve_counters.frames_sent, memory_order_relaxed),
+        (unsigned long long)atomic_load_explicit(&serve_counters.client_errors,
+                                                 memory_order_relaxed),
+        (unsigned long long)atomic_load_explicit(&serve_counters.rejected_busy,
+                                                 memory_order_relaxed),
+        (unsigned long long)atomic_load_explicit(&serve_counters.viewers_left,
+                                                 memory_order_relaxed));
+    out_printf(out,
+               "Status: 200 OK\r\n"
+               "Content-Type: application/json\r\n"
+               "Content-Length: %zu\r\n"
+               "Cache-Control: no-store\r\n"
+               "\r\n",
+               used);
+    if (!head_only)
+        out_write(out, w->json, used);
+    out_flush(out);
+}
+
+/* ---- dispatch ---------------------------------------------------------------------- */
+
+void serve_request(struct serve_worker *w, const struct serve_config *cfg, char **envp,
+                   struct out *out)
+{
+    const char *method = param(envp, "REQUEST_METHOD");
+    struct query q;
+    enum query_route route;
+    char err[256], cam[RING_NAME_MAX + 1];
+    int head_only = strcmp(method, "HEAD") == 0;
+    int status;
+
+    atomic_fetch_add_explicit(&serve_counters.requests, 1, memory_order_relaxed);
+    if (strcmp(method, "OPTIONS") == 0) {
+        out_printf(out, "Status: 204 No Content\r\nAllow: GET, HEAD, OPTIONS\r\n\r\n");
+        out_flush(out);
+        return;
+    }
+    if (!head_only && strcmp(method, "GET") != 0) {
+        respond_text(out, 0, 405, "Allow: GET, HEAD, OPTIONS\r\n",
+                     "method not allowed; use GET or HEAD");
+        return;
+    }
+    if (query_parse(param(envp, "QUERY_STRING"), &q, err, sizeof(err)) < 0) {
+        respond_text(out, head_only, 400, NULL, err);
+        return;
+    }
+    status = query_route(param(envp, "SCRIPT_NAME"), param(envp, "PATH_INFO"), q.action, &route,
+                         err, sizeof(err));
+    if (status < 0) {
+        respond_text(out, head_only, status == -ENOENT ? 404 : 400, NULL, err);
+        return;
+    }
+    if (route == ROUTE_STATE) {
+        serve_state(w, cfg, out, &q, head_only);
+        return;
+    }
+    status = resolve_camera(cfg, q.cam, cam, err, sizeof(err));
+    if (status != 0) {
+        respond_text(out, head_only, status, NULL, err);
+        return;
+    }
+    if (route == ROUTE_SNAPSHOT)
+        serve_snapshot(w, cfg, out, cam, head_only);
+    else
+        serve_stream(w, cfg, out, &q, cam, head_only, wants_early_parts(&q, envp));
+}
+
+void serve_worker_free(struct serve_worker *w)
+{
+    ring_frame_free(&w->frame);
+    cards_free(&w->cards);
+    free(w->json);
+    memset(w, 0, sizeof(*w));
+}

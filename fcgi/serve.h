@@ -1,0 +1,53 @@
+/* serve.h - one HTTP request of the responder: stream, snapshot or state, from the ring. */
+#ifndef CAPD_SERVE_H
+#define CAPD_SERVE_H
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "cards.h"
+#include "out.h"
+#include "ring.h"
+
+/* Process-wide settings, fixed before the first request. */
+struct serve_config {
+    const char *prefix;   /* shm name prefix */
+    uint32_t max_viewers; /* concurrent streams allowed in this process */
+    const char *mode;     /* "fastcgi" or "cgi", for the state report */
+    const volatile sig_atomic_t *stop; /* set when the process is shutting down */
+};
+
+/* Process-wide counters, updated with relaxed atomics (statistics only). */
+struct serve_counters {
+    _Atomic uint32_t streams_active;
+    _Atomic uint64_t requests;
+    _Atomic uint64_t streams_total;
+    _Atomic uint64_t frames_sent;
+    _Atomic uint64_t client_errors;  /* 4xx answers */
+    _Atomic uint64_t rejected_busy;  /* 503 at the viewer cap */
+    _Atomic uint64_t viewers_left;   /* streams ended by a write error */
+};
+extern struct serve_counters serve_counters;
+
+/* Per-thread reusable state: buffers survive across requests so that a
+ * steady stream allocates nothing per frame. Zero-initialise, then call
+ * serve_worker_free() when the thread ends. */
+struct serve_worker {
+    struct ring_frame frame;
+    struct cards cards;
+    char *json;
+    size_t json_capacity;
+};
+
+void serve_worker_free(struct serve_worker *w);
+
+/* Serves one request. envp holds the CGI/FastCGI parameters (REQUEST_METHOD,
+ * QUERY_STRING, SCRIPT_NAME, PATH_INFO, HTTP_USER_AGENT, ...). Writes the
+ * whole response, including a "Status:" header, to out and returns when it is
+ * done, when the viewer left, or when cfg->stop is set. Thread-safe across
+ * workers. */
+void serve_request(struct serve_worker *w, const struct serve_config *cfg, char **envp,
+                   struct out *out);
+
+#endif
