@@ -41,6 +41,7 @@ _Static_assert(offsetof(struct ring_header, state) == 276, "layout");
 _Static_assert(offsetof(struct ring_header, viewers) == 300, "layout");
 _Static_assert(sizeof(struct ring_slot) == 64, "ring_slot is one cache line");
 _Static_assert(offsetof(struct ring_slot, size) == 24, "layout");
+_Static_assert(offsetof(struct ring_slot, flags) == 36, "layout");
 
 #define PAGE_SIZE_ASSUMED 4096u
 /* How long a reader sleeps between attempts to find capd again while it is gone. */
@@ -410,8 +411,7 @@ uint8_t *ring_writer_begin(struct ring_writer *w, size_t *capacity)
     return w->data + (size_t)index * w->slot_size;
 }
 
-uint64_t ring_writer_commit(struct ring_writer *w, size_t size, uint32_t width, uint32_t height,
-                            uint64_t capture_us)
+uint64_t ring_writer_commit(struct ring_writer *w, size_t size, const struct ring_frame_meta *meta)
 {
     uint64_t seq = w->next_seq;
     struct ring_slot *slot = &w->slots[seq % w->slot_count];
@@ -423,9 +423,10 @@ uint64_t ring_writer_commit(struct ring_writer *w, size_t size, uint32_t width, 
     w->in_progress = 0;
     /* Relaxed: these are covered by the release store of seq below. */
     atomic_store_explicit(&slot->size, (uint32_t)size, memory_order_relaxed);
-    atomic_store_explicit(&slot->width, width, memory_order_relaxed);
-    atomic_store_explicit(&slot->height, height, memory_order_relaxed);
-    atomic_store_explicit(&slot->capture_us, capture_us, memory_order_relaxed);
+    atomic_store_explicit(&slot->width, meta->width, memory_order_relaxed);
+    atomic_store_explicit(&slot->height, meta->height, memory_order_relaxed);
+    atomic_store_explicit(&slot->capture_us, meta->capture_us, memory_order_relaxed);
+    atomic_store_explicit(&slot->flags, meta->flags, memory_order_relaxed);
     atomic_store_explicit(&slot->publish_ns, time_mono_ns(), memory_order_relaxed);
     /* Release: a reader that acquires seq == n sees the data and fields above. */
     atomic_store_explicit(&slot->seq, seq, memory_order_release);
@@ -450,8 +451,8 @@ void ring_writer_abort(struct ring_writer *w)
     w->in_progress = 0;
 }
 
-int64_t ring_writer_publish(struct ring_writer *w, const uint8_t *jpeg, size_t size, uint32_t width,
-                            uint32_t height, uint64_t capture_us)
+int64_t ring_writer_publish(struct ring_writer *w, const uint8_t *jpeg, size_t size,
+                            const struct ring_frame_meta *meta)
 {
     size_t capacity;
     uint8_t *dst;
@@ -462,7 +463,7 @@ int64_t ring_writer_publish(struct ring_writer *w, const uint8_t *jpeg, size_t s
     }
     dst = ring_writer_begin(w, &capacity);
     memcpy(dst, jpeg, size);
-    return (int64_t)ring_writer_commit(w, size, width, height, capture_us);
+    return (int64_t)ring_writer_commit(w, size, meta);
 }
 
 void ring_writer_heartbeat(struct ring_writer *w)
@@ -640,7 +641,7 @@ static int reader_copy(struct ring_reader *r, uint64_t seq, struct ring_frame *f
     const struct ring_slot *slot = &r->slots[index];
     const uint8_t *src = r->data + (size_t)index * r->layout.slot_size;
     uint64_t s1, s2, capture_us, publish_ns;
-    uint32_t size, width, height;
+    uint32_t size, width, height, flags;
 
     /* Acquire: pairs with the writer's release store of seq at commit. */
     s1 = atomic_load_explicit(&slot->seq, memory_order_acquire);
@@ -650,6 +651,7 @@ static int reader_copy(struct ring_reader *r, uint64_t seq, struct ring_frame *f
     size = atomic_load_explicit(&slot->size, memory_order_relaxed);
     width = atomic_load_explicit(&slot->width, memory_order_relaxed);
     height = atomic_load_explicit(&slot->height, memory_order_relaxed);
+    flags = atomic_load_explicit(&slot->flags, memory_order_relaxed);
     capture_us = atomic_load_explicit(&slot->capture_us, memory_order_relaxed);
     publish_ns = atomic_load_explicit(&slot->publish_ns, memory_order_relaxed);
     if (size >= 4 && size <= r->layout.slot_size) {
@@ -685,6 +687,7 @@ static int reader_copy(struct ring_reader *r, uint64_t seq, struct ring_frame *f
     f->publish_ns = publish_ns;
     f->width = width;
     f->height = height;
+    f->flags = flags & RING_FRAME_CARD; /* only known bits */
     return 0;
 }
 

@@ -107,7 +107,19 @@ struct ring_slot {
     _Atomic uint32_t size;       /* JPEG bytes in the data area */
     _Atomic uint32_t width;
     _Atomic uint32_t height;
-    uint32_t reserved[7];
+    _Atomic uint32_t flags;      /* RING_FRAME_* */
+    uint32_t reserved[6];
+};
+
+/* Frame flags. A card is an image capd drew itself to say something about the
+ * camera ("NO SIGNAL"), not a picture from it. */
+#define RING_FRAME_CARD 1u
+
+/* What the writer knows about a frame it publishes. */
+struct ring_frame_meta {
+    uint32_t width, height;
+    uint64_t capture_us; /* CLOCK_REALTIME */
+    uint32_t flags;      /* RING_FRAME_* */
 };
 
 /* ---- Names -------------------------------------------------------------------- */
@@ -156,17 +168,16 @@ int ring_writer_create(const struct ring_writer_params *params, struct ring_writ
 uint8_t *ring_writer_begin(struct ring_writer *w, size_t *capacity);
 
 /* Publishes the slot returned by ring_writer_begin() holding size bytes of JPEG
- * and wakes readers. capture_us is CLOCK_REALTIME. Returns the new frame number. */
-uint64_t ring_writer_commit(struct ring_writer *w, size_t size, uint32_t width, uint32_t height,
-                            uint64_t capture_us);
+ * and wakes readers. Returns the new frame number. */
+uint64_t ring_writer_commit(struct ring_writer *w, size_t size, const struct ring_frame_meta *meta);
 
 /* Gives the slot back unpublished (it stays empty). */
 void ring_writer_abort(struct ring_writer *w);
 
 /* Copies a finished JPEG into the next slot and publishes it. Returns the frame
  * number, or -EFBIG (and counts a drop) when it does not fit in a slot. */
-int64_t ring_writer_publish(struct ring_writer *w, const uint8_t *jpeg, size_t size, uint32_t width,
-                            uint32_t height, uint64_t capture_us);
+int64_t ring_writer_publish(struct ring_writer *w, const uint8_t *jpeg, size_t size,
+                            const struct ring_frame_meta *meta);
 
 /* Stores the heartbeat (call at least every RING_HEARTBEAT_MS). Cheap: no syscall
  * beyond clock_gettime. */
@@ -199,6 +210,7 @@ struct ring_frame {
     uint64_t capture_us; /* CLOCK_REALTIME */
     uint64_t publish_ns; /* CLOCK_MONOTONIC */
     uint32_t width, height;
+    uint32_t flags; /* RING_FRAME_* */
 };
 
 /* Frees the frame's buffer; accepts a zeroed frame. */

@@ -99,7 +99,8 @@ static int filesource_step(struct source *s, struct ring_writer *ring, int timeo
                                     : "not a complete JPEG");
         return 0;
     }
-    ring_writer_commit(ring, (size_t)n, info.width, info.height, capture_us);
+    struct ring_frame_meta meta = {info.width, info.height, capture_us, 0};
+    ring_writer_commit(ring, (size_t)n, &meta);
     s->frames++;
     return 1;
 }

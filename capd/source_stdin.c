@@ -56,7 +56,8 @@ static int stdin_publish_next(struct stdinsource *s, struct ring_writer *ring)
             s->base.dropped++;
             continue;
         }
-        if (ring_writer_publish(ring, frame, len, info.width, info.height, time_real_us()) < 0) {
+        struct ring_frame_meta meta = {info.width, info.height, time_real_us(), 0};
+        if (ring_writer_publish(ring, frame, len, &meta) < 0) {
             s->base.dropped++;
             continue;
         }

@@ -38,7 +38,8 @@ static int testpattern_step(struct source *s, struct ring_writer *ring, int time
         s->dropped++;
         return 0;
     }
-    ring_writer_commit(ring, size, img->width, img->height, capture_us);
+    struct ring_frame_meta meta = {img->width, img->height, capture_us, 0};
+    ring_writer_commit(ring, size, &meta);
     s->frames++;
     return 1;
 }

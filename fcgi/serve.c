@@ -125,7 +125,7 @@ static const char CLOSE_BOUNDARY[] = "\r\n--" BOUNDARY "--\r\n";
  * header block has arrived. The full layout carries Content-Length and the
  * capture time, which tools such as ffmpeg use. */
 static int send_part(struct out *out, int early, const uint8_t *jpeg, size_t len,
-                     uint64_t capture_us, int offline, int last)
+                     uint64_t capture_us, const char *source, int last)
 {
     char headers[192];
     struct iovec iov[4];
@@ -139,7 +139,7 @@ static int send_part(struct out *out, int early, const uint8_t *jpeg, size_t len
                          "X-Capd-Source: %s\r\n"
                          "\r\n",
                          len, (unsigned long long)(capture_us / 1000000u),
-                         (unsigned long long)(capture_us % 1000000u), offline ? "offline" : "live");
+                         (unsigned long long)(capture_us % 1000000u), source);
         iov[n++] = (struct iovec){headers, (size_t)h};
     }
     iov[n++] = (struct iovec){(void *)jpeg, len};
@@ -288,7 +288,11 @@ static void serve_stream(struct serve_worker *w, const struct serve_config *cfg,
                 break;
         }
         last = q->frames && sent + 1 >= q->frames;
-        if (send_part(out, early, jpeg, len, capture_us, offline, last) < 0) {
+        if (send_part(out, early, jpeg, len, capture_us,
+                      offline                               ? "offline"
+                      : w->frame.flags & RING_FRAME_CARD ? "no-signal"
+                                                            : "live",
+                      last) < 0) {
             atomic_fetch_add_explicit(&serve_counters.viewers_left, 1, memory_order_relaxed);
             break;
         }

@@ -484,7 +484,7 @@ static int frame_process(struct run *run, const unsigned char *data, size_t len,
     }
     if (!reason && h->source == SOURCE_UNKNOWN) {
         reason = "source";
-        snprintf(detail, sizeof(detail), "X-Capd-Source is neither live nor offline");
+        snprintf(detail, sizeof(detail), "X-Capd-Source is not live, offline or no-signal");
     }
     if (!reason && !offline && opt->has_expect_size &&
         (width != opt->expect_width || height != opt->expect_height)) {
@@ -896,8 +896,8 @@ static int headers_apply(struct conn *c, struct headers *h, char *line, size_t l
     } else if (strcasecmp(line, "X-Capd-Source") == 0) {
         if (strcasecmp(value, "live") == 0)
             h->source = SOURCE_LIVE;
-        else if (strcasecmp(value, "offline") == 0)
-            h->source = SOURCE_OFFLINE;
+        else if (strcasecmp(value, "offline") == 0 || strcasecmp(value, "no-signal") == 0)
+            h->source = SOURCE_OFFLINE; /* a status card: responder's or capd's */
         else
             h->source = SOURCE_UNKNOWN;
     }
@@ -1558,7 +1558,8 @@ static void usage(FILE *out)
           "  bad=0 fps=29.97 lat_p50_ms=1.80 lat_p99_ms=4.10 lat_max_ms=6.00 sizes=640x480\n"
           "  bytes=5123456 seconds=10.01\n"
           "- frames counts every part or snapshot; it is offline when it carries\n"
-          "  X-Capd-Source: offline, live otherwise (live + offline = frames).\n"
+          "  X-Capd-Source: offline or no-signal (a status card), live otherwise\n"
+          "  (live + offline = frames).\n"
           "- bad counts frames failing a check (one reason each, see below).\n"
           "- fps is over live frames, first to last; \"-\" with fewer than two.\n"
           "- lat_*: receive time of a live frame's last byte minus its X-Timestamp\n"

@@ -67,7 +67,8 @@ static int64_t publish_pattern(struct ring_writer *w, uint64_t seq, size_t max, 
     uint8_t *dst = ring_writer_begin(w, &cap);
     size_t size = frame_size_for(seq, max);
     fill_frame(dst, size, seq);
-    return (int64_t)ring_writer_commit(w, size, width, height, time_real_us());
+    struct ring_frame_meta meta = {width, height, time_real_us(), seq % 2 ? RING_FRAME_CARD : 0};
+    return (int64_t)ring_writer_commit(w, size, &meta);
 }
 
 static int wait_child(pid_t pid)
@@ -119,6 +120,7 @@ static void test_attach_and_info(void)
     CHECK_EQ_INT(ring_reader_next(r, &f, 1000, NULL), 0);
     CHECK(frame_intact(&f, 65536));
     CHECK_EQ_INT(f.width, 320);
+    CHECK_EQ_INT(f.flags, RING_FRAME_CARD); /* odd frames are cards in publish_pattern */
     CHECK_EQ_INT(f.generation, ring_writer_generation(w));
     CHECK_EQ_INT(ring_reader_info(r, &info), 0);
     CHECK_EQ_INT(info.slot_count, 4);
