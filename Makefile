@@ -4,6 +4,8 @@
 #   make demo       install missing packages, build, run capd + lighttpd on :$(PORT)
 #   make check      install missing packages, build, run every test (plain and ASan+UBSan)
 #   make test       run the suite against the plain build only
+#   make test-vivid V4L2 tests against the vivid driver under qemu (part of make check)
+#   make bench      side-by-side performance runs (bench/results.md)
 #   make lint       cppcheck + clang-tidy
 #   make compile_commands.json   (uses bear)
 #
@@ -36,6 +38,7 @@ FCGI_SRCS := $(wildcard fcgi/*.c)
 FCGI_LIB_SRCS := $(filter-out fcgi/responder.c,$(FCGI_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
+BENCH_SRCS := $(wildcard bench/*.c)
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CAPD_OBJS := $(CAPD_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -43,9 +46,10 @@ FCGI_OBJS := $(FCGI_SRCS:%.c=$(BUILD)/obj/%.o)
 FCGI_LIB_OBJS := $(FCGI_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/%)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 LIBCAPD := $(BUILD)/libcapd.a
-LIBS    := -lturbojpeg -lm $(LDLIBS_COMMON)
+LIBS    := -lturbojpeg -lv4l2 -lm $(LDLIBS_COMMON)
 
 ifeq ($(V),1)
 Q :=
@@ -53,10 +57,13 @@ else
 Q := @
 endif
 
-.PHONY: all clean demo check test deps deps-check lint compile_commands.json tests
+.PHONY: all clean demo check test test-vivid bench benchtools deps deps-check lint \
+        compile_commands.json tests
 all: $(BUILD)/capd $(BUILD)/capd.fcgi
 
-tests: all $(UNIT_BINS) $(TOOL_BINS)
+tests: all $(UNIT_BINS) $(TOOL_BINS) $(BENCH_BINS)
+
+benchtools: all $(BENCH_BINS) $(TOOL_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -90,6 +97,13 @@ $(BUILD)/tests/%: tests/tools/%.c $(LIBCAPD)
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -MMD -MP -MF $(BUILD)/obj/tests/$*.d -o $@ $< \
 	    $(LIBCAPD) $(LIBS)
 
+# Benchmark programs (load client, baselines, micro-benchmarks) link like tools.
+$(BUILD)/bench/%: bench/%.c $(LIBCAPD) $(BUILD)/libfcgi_parts.a
+	@mkdir -p $(dir $@) $(BUILD)/obj/bench
+	@echo "  BENCH $@"
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -MMD -MP -MF $(BUILD)/obj/bench/$*.d -o $@ $< \
+	    $(BUILD)/libfcgi_parts.a $(LIBCAPD) -lfcgi $(LIBS)
+
 # The responder's modules without its main(), for unit tests.
 $(BUILD)/libfcgi_parts.a: $(FCGI_LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -113,6 +127,16 @@ check: deps-check
 
 test: all tests
 	tests/run.sh $(BUILD)
+
+# V4L2 against the kernel's vivid driver, booted under qemu (also part of make check).
+test-vivid: deps-check
+	$(MAKE) all tests
+	TESTS=vivid tests/run.sh $(BUILD)
+
+# Side-by-side performance runs; results go to bench/results.md.
+bench: deps-check
+	$(MAKE) all benchtools
+	bench/run.sh $(BUILD)
 
 # ---- developer tools ---------------------------------------------------------
 compile_commands.json:
