@@ -39,6 +39,7 @@ FCGI_LIB_SRCS := $(filter-out fcgi/responder.c,$(FCGI_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
+BASELINE_SRCS := $(wildcard bench/baselines/*.c)
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CAPD_OBJS := $(CAPD_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -46,7 +47,8 @@ FCGI_OBJS := $(FCGI_SRCS:%.c=$(BUILD)/obj/%.o)
 FCGI_LIB_OBJS := $(FCGI_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/%)
-BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%) \
+              $(BASELINE_SRCS:bench/baselines/%.c=$(BUILD)/bench/baselines/%)
 
 LIBCAPD := $(BUILD)/libcapd.a
 LIBS    := -lturbojpeg -lv4l2 -lm $(LDLIBS_COMMON)
@@ -103,6 +105,13 @@ $(BUILD)/bench/%: bench/%.c $(LIBCAPD) $(BUILD)/libfcgi_parts.a
 	@echo "  BENCH $@"
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -MMD -MP -MF $(BUILD)/obj/bench/$*.d -o $@ $< \
 	    $(BUILD)/libfcgi_parts.a $(LIBCAPD) -lfcgi $(LIBS)
+
+# Baselines are stand-alone programs (the designs capd is compared with).
+$(BUILD)/bench/baselines/%: bench/baselines/%.c
+	@mkdir -p $(dir $@) $(BUILD)/obj/bench
+	@echo "  BENCH $@"
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -MF $(BUILD)/obj/bench/base-$*.d -o $@ $< \
+	    -lfcgi $(LIBS)
 
 # The responder's modules without its main(), for unit tests.
 $(BUILD)/libfcgi_parts.a: $(FCGI_LIB_OBJS)
