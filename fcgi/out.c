@@ -1,66 +1,45 @@
-/* out.c - where a response goes: a libfcgi stream (FastCGI) or standard output (CGI). */
+/* out.c - where a response goes: FastCGI STDOUT records or a CGI's standard output, via writev. */
 #include "out.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
-void out_init_fcgi(struct out *o, FCGX_Stream *stream)
+#include "util.h"
+
+#define FCGI_VERSION_1 1
+#define FCGI_STDOUT    6
+#define RECORD_HEADER  8
+/* iovecs per writev: enough for a 1080p frame's records in one call. */
+#define IOV_BATCH 64
+
+void out_init_fcgi(struct out *o, int fd, int request_id, const volatile sig_atomic_t *stop)
 {
-    o->fcgx = stream;
-    o->fd = -1;
-    o->stop = NULL;
-    o->error = 0;
+    o->fd = fd;
+    o->request_id = request_id;
+    o->stop = stop;
+    o->error = fd < 0 ? -EBADF : 0;
     o->bytes = 0;
 }
 
 void out_init_fd(struct out *o, int fd, const volatile sig_atomic_t *stop)
 {
-    o->fcgx = NULL;
-    o->fd = fd;
-    o->stop = stop;
-    o->error = 0;
-    o->bytes = 0;
+    out_init_fcgi(o, fd, 0, stop);
 }
 
-static int fcgx_error(struct out *o)
+/* Writes every byte of v[0..n), resuming after short writes. v is consumed. */
+static int write_all(struct out *o, struct iovec *v, int n)
 {
-    int e = FCGX_GetError(o->fcgx);
-    /* libfcgi reports errno values as positive numbers and its own as negative. */
-    o->error = e > 0 ? -e : -EIO;
-    return o->error;
-}
-
-int out_writev(struct out *o, const struct iovec *iov, int count)
-{
-    if (o->error)
-        return o->error;
-    if (o->fcgx) {
-        for (int i = 0; i < count; i++) {
-            if (iov[i].iov_len == 0)
-                continue;
-            if (FCGX_PutStr(iov[i].iov_base, (int)iov[i].iov_len, o->fcgx) != (int)iov[i].iov_len)
-                return fcgx_error(o);
-            o->bytes += iov[i].iov_len;
-        }
-        return 0;
-    }
-    /* CGI: write the vector ourselves, resuming after short writes. */
-    struct iovec local[16];
-    int n = count < 16 ? count : 16;
-    for (int i = 0; i < n; i++)
-        local[i] = iov[i];
-    struct iovec *v = local;
     while (n > 0) {
         ssize_t w = writev(o->fd, v, n);
         if (w < 0) {
             if (errno == EINTR && !(o->stop && *o->stop))
                 continue;
-            o->error = errno == EINTR ? -EINTR : -errno;
+            o->error = errno == EINTR ? -EINTR : neg_errno();
             return o->error;
         }
-        o->bytes += (uint64_t)w;
         while (n > 0 && (size_t)w >= v->iov_len) {
             w -= (ssize_t)v->iov_len;
             v++;
@@ -71,7 +50,65 @@ int out_writev(struct out *o, const struct iovec *iov, int count)
             v->iov_len -= (size_t)w;
         }
     }
-    return count > 16 ? out_writev(o, iov + 16, count - 16) : 0;
+    return 0;
+}
+
+static void record_header(uint8_t h[RECORD_HEADER], int request_id, size_t len)
+{
+    h[0] = FCGI_VERSION_1;
+    h[1] = FCGI_STDOUT;
+    h[2] = (uint8_t)((unsigned)request_id >> 8);
+    h[3] = (uint8_t)request_id;
+    h[4] = (uint8_t)(len >> 8);
+    h[5] = (uint8_t)len;
+    h[6] = 0; /* no padding */
+    h[7] = 0;
+}
+
+int out_writev(struct out *o, const struct iovec *iov, int count)
+{
+    struct iovec v[IOV_BATCH];
+    uint8_t headers[IOV_BATCH][RECORD_HEADER];
+    size_t total = 0, record_left = 0;
+    int nv = 0, nh = 0;
+
+    if (o->error)
+        return o->error;
+    for (int i = 0; i < count; i++)
+        total += iov[i].iov_len;
+    if (total == 0)
+        return 0; /* an empty STDOUT record would end the response */
+    o->bytes += total;
+
+    for (int i = 0; i < count; i++) {
+        const char *base = iov[i].iov_base;
+        size_t left = iov[i].iov_len;
+
+        while (left > 0) {
+            size_t take = left;
+            /* Room for a record header and a piece in this batch. */
+            if (nv + 2 > IOV_BATCH) {
+                if (write_all(o, v, nv) < 0)
+                    return o->error;
+                nv = nh = 0;
+            }
+            if (o->request_id) {
+                if (record_left == 0) {
+                    record_left = total < OUT_RECORD_MAX ? total : OUT_RECORD_MAX;
+                    record_header(headers[nh], o->request_id, record_left);
+                    v[nv++] = (struct iovec){headers[nh++], RECORD_HEADER};
+                }
+                if (take > record_left)
+                    take = record_left;
+                record_left -= take;
+                total -= take;
+            }
+            v[nv++] = (struct iovec){(void *)base, take};
+            base += take;
+            left -= take;
+        }
+    }
+    return write_all(o, v, nv);
 }
 
 int out_write(struct out *o, const void *buf, size_t len)
@@ -92,13 +129,4 @@ int out_printf(struct out *o, const char *fmt, ...)
     if (n < 0)
         return -EINVAL;
     return out_write(o, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
-
-int out_flush(struct out *o)
-{
-    if (o->error)
-        return o->error;
-    if (o->fcgx && FCGX_FFlush(o->fcgx) != 0)
-        return fcgx_error(o);
-    return 0;
 }

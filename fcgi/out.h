@@ -1,33 +1,51 @@
-/* out.h - where a response goes: a libfcgi stream (FastCGI) or standard output (CGI). */
+/* out.h - where a response goes: FastCGI STDOUT records or a CGI's standard output, via writev. */
 #ifndef CAPD_OUT_H
 #define CAPD_OUT_H
 
-#include <fcgiapp.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
-/* One per request, owned by the thread serving it. An error is sticky: after
- * the first failed write every later call fails at once, so a viewer that left
- * costs nothing more. */
+/*
+ * One per request, owned by the thread serving it. Every call writes through
+ * at once (there is no buffer to flush), with one writev per call:
+ *
+ * - FastCGI: the bytes are wrapped in FCGI_STDOUT records of up to
+ *   OUT_RECORD_MAX bytes, written straight from the caller's buffers onto the
+ *   request's connection. libfcgi still accepts the request, reads its
+ *   parameters and ends it (FCGX_Finish_r writes the empty STDOUT record and
+ *   END_REQUEST); its own 8 KB stream buffer is bypassed because it costs one
+ *   write() and one small record per 8 KB, for the responder and for the web
+ *   server alike.
+ * - CGI: the bytes go to the descriptor as they are.
+ *
+ * An error is sticky: after the first failed write every later call fails at
+ * once, so a viewer that left costs nothing more.
+ */
+
+/* Largest FCGI_STDOUT content per record: the protocol allows 65535; a
+ * multiple of 8 keeps records aligned without padding. */
+#define OUT_RECORD_MAX 65528u
+
 struct out {
-    FCGX_Stream *fcgx;                /* FastCGI stdout, or NULL for CGI */
-    int fd;                           /* CGI: the descriptor to write (1) */
-    const volatile sig_atomic_t *stop; /* CGI: a write interrupted while set gives up */
-    int error;                        /* 0, or the -errno that ended the response */
-    uint64_t bytes;                   /* body and header bytes accepted */
+    int fd;                            /* FastCGI connection, or 1 for CGI */
+    int request_id;                    /* FastCGI request id; 0 for CGI (no records) */
+    const volatile sig_atomic_t *stop; /* a write interrupted while *stop is set gives up */
+    int error;                         /* 0, or the -errno that ended the response */
+    uint64_t bytes;                    /* response bytes written (record headers excluded) */
 };
 
-void out_init_fcgi(struct out *o, FCGX_Stream *stream);
+/* fd is the request's connection (FCGX_Request.ipcFd) and request_id its
+ * FCGX_Request.requestId. */
+void out_init_fcgi(struct out *o, int fd, int request_id, const volatile sig_atomic_t *stop);
 void out_init_fd(struct out *o, int fd, const volatile sig_atomic_t *stop);
 
-/* Queue (FastCGI) or write (CGI) bytes. Return 0 or the sticky -errno
- * (-EPIPE, -ECONNRESET, ... when the viewer has gone). */
-int out_write(struct out *o, const void *buf, size_t len);
+/* Write all the bytes or fail. Return 0, or the sticky -errno (-EPIPE,
+ * -ECONNRESET, ... when the viewer has gone; -EINTR when *stop was set). */
 int out_writev(struct out *o, const struct iovec *iov, int count);
+int out_write(struct out *o, const void *buf, size_t len);
+/* Formats up to 2 KB (longer output is cut) and writes it. */
 int out_printf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Pushes everything queued to the web server now. Returns 0 or -errno. */
-int out_flush(struct out *o);
 
 #endif

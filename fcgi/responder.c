@@ -150,7 +150,7 @@ static void *worker_main(void *arg)
     while (!stop_requested) {
         if (FCGX_Accept_r(&request) < 0)
             break;
-        out_init_fcgi(&out, request.out);
+        out_init_fcgi(&out, request.ipcFd, request.requestId, &stop_requested);
         serve_request(&worker, &config, request.envp, &out);
         FCGX_Finish_r(&request);
     }

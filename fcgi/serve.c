@@ -2,6 +2,7 @@
 #include "serve.h"
 
 #include <errno.h>
+#include <fcgiapp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +67,6 @@ static void respond_text(struct out *out, int head_only, int status, const char 
                status, reason_phrase(status), extra_headers ? extra_headers : "");
     if (!head_only)
         out_printf(out, "%s\n", msg);
-    out_flush(out);
 }
 
 /* ---- cameras ------------------------------------------------------------------ */
@@ -150,9 +150,8 @@ static int send_part(struct out *out, int early, const uint8_t *jpeg, size_t len
         if (early)
             iov[n++] = (struct iovec){(void *)EARLY_HEADERS, sizeof(EARLY_HEADERS) - 1};
     }
-    if (out_writev(out, iov, n) < 0)
-        return out->error;
-    return out_flush(out);
+    /* One writev per frame: headers, frame and the next boundary together. */
+    return out_writev(out, iov, n);
 }
 
 /* Keeps this viewer's presence claim on the ring generation being watched, so
@@ -217,13 +216,10 @@ static void serve_stream(struct serve_worker *w, const struct serve_config *cfg,
                     "Pragma: no-cache\r\n"
                     "X-Accel-Buffering: no\r\n"
                     "\r\n");
-    if (head_only) {
-        out_flush(out);
+    if (head_only)
         goto out;
-    }
     /* A boundary line before the first part: ffmpeg and GStreamer need it. */
-    out_printf(out, "--" BOUNDARY "\r\n%s", early ? EARLY_HEADERS : "");
-    if (out_flush(out) < 0)
+    if (out_printf(out, "--" BOUNDARY "\r\n%s", early ? EARLY_HEADERS : "") < 0)
         goto out;
 
     reader = ring_reader_create(cfg->prefix, cam);
@@ -353,7 +349,6 @@ static void serve_snapshot(struct serve_worker *w, const struct serve_config *cf
                (unsigned long long)(w->frame.capture_us % 1000000u), cam, stamp);
     if (!head_only)
         out_write(out, w->frame.data, w->frame.size);
-    out_flush(out);
 out:
     presence_destroy(presence, 0);
     ring_reader_destroy(reader);
@@ -475,7 +470,6 @@ static void serve_state(struct serve_worker *w, const struct serve_config *cfg, 
                used);
     if (!head_only)
         out_write(out, w->json, used);
-    out_flush(out);
 }
 
 /* ---- dispatch ---------------------------------------------------------------------- */
@@ -493,8 +487,7 @@ void serve_request(struct serve_worker *w, const struct serve_config *cfg, char 
     atomic_fetch_add_explicit(&serve_counters.requests, 1, memory_order_relaxed);
     if (strcmp(method, "OPTIONS") == 0) {
         out_printf(out, "Status: 204 No Content\r\nAllow: GET, HEAD, OPTIONS\r\n\r\n");
-        out_flush(out);
-        return;
+            return;
     }
     if (!head_only && strcmp(method, "GET") != 0) {
         respond_text(out, 0, 405, "Allow: GET, HEAD, OPTIONS\r\n",
