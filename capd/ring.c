@@ -849,3 +849,8 @@ void ring_reader_stats(const struct ring_reader *r, struct ring_reader_stats *ou
 {
     *out = r->stats;
 }
+
+uint64_t ring_reader_generation(const struct ring_reader *r)
+{
+    return r->map ? r->layout.generation : 0;
+}

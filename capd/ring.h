@@ -271,6 +271,10 @@ int ring_reader_info(struct ring_reader *r, struct ring_info *info);
 
 void ring_reader_stats(const struct ring_reader *r, struct ring_reader_stats *out);
 
+/* The generation of the attached ring, 0 when not attached. No syscall: cheap
+ * enough for every frame. */
+uint64_t ring_reader_generation(const struct ring_reader *r);
+
 /* Name of a state for humans and JSON ("running", "idle", ...). */
 const char *ring_state_name(uint32_t state);
 

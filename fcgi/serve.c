@@ -242,10 +242,8 @@ static void serve_stream(struct serve_worker *w, const struct serve_config *cfg,
             break;
         now = time_mono_ns();
         due_repeat = now - last_send >= REPEAT_INTERVAL_NS;
-        if (rc == 0 || rc == -EAGAIN) {
-            if (ring_reader_info(reader, &info) == 0)
-                presence_follow(&presence, cfg, cam, info.generation);
-        }
+        if (rc == 0 || rc == -EAGAIN) /* attached, capd alive */
+            presence_follow(&presence, cfg, cam, ring_reader_generation(reader));
         if (rc == 0) {
             offline = 0;
             card_w = w->frame.width;
