@@ -60,6 +60,7 @@ static bool parse_sof(struct jpeg_scan_state *st, uint8_t marker, const uint8_t 
     st->info.height = height;
     st->info.components = components;
     st->info.sof_marker = marker;
+    st->info.precision = p[0];
     return true;
 }
 

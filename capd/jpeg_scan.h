@@ -31,6 +31,7 @@ struct jpeg_scan_info {
     uint16_t width, height; /* from the SOFn segment (height 0 means "defined by DNL") */
     uint8_t components;     /* from the SOFn segment, 1..4 */
     uint8_t sof_marker;     /* second byte of the SOFn marker: 0xC0 baseline, 0xC2 progressive */
+    uint8_t precision;      /* sample precision in bits from the SOFn segment (8 for cameras) */
     uint16_t scans;         /* SOS segments seen (1 for baseline, several when progressive) */
     bool has_dht;           /* a DHT segment appears before the first SOS */
 };
