@@ -29,10 +29,7 @@ struct presence {
     uint8_t *map;
     struct presence_header *hdr;
     struct presence_slot *slots;
-    /* Viewer side. */
-    uint64_t token; /* non-zero while joined */
-    uint32_t index;
-    uint64_t last_beat_ns;
+    struct presence_claim own; /* viewer side: presence_join()'s claim */
 };
 
 static _Atomic uint32_t token_counter = 1;
@@ -182,15 +179,13 @@ uint64_t presence_generation(const struct presence *p)
     return p->hdr ? p->hdr->generation : 0;
 }
 
-int presence_join(struct presence *p)
+int presence_claim(struct presence *p, struct presence_claim *c)
 {
     uint64_t token = new_token();
     uint64_t now = time_mono_ns();
-    /* Start at a token-dependent slot so that concurrent joiners spread out. */
+    /* Start at a token-dependent slot so that concurrent claimers spread out. */
     uint32_t start = (uint32_t)((token * 2654435761u) % PRESENCE_SLOTS);
 
-    if (p->token)
-        return 0;
     for (uint32_t n = 0; n < PRESENCE_SLOTS; n++) {
         uint32_t i = (start + n) % PRESENCE_SLOTS;
         struct presence_slot *slot = &p->slots[i];
@@ -199,48 +194,69 @@ int presence_join(struct presence *p)
         uint64_t beat = atomic_load_explicit(&slot->beat_ns, memory_order_relaxed);
         if (owner != 0 && !is_stale(beat, now))
             continue;
-        /* Store a fresh beat before claiming, so nobody sees our claim as stale. */
+        /* A free slot gets a fresh beat before the claim, so that no other
+         * claimer can mistake the new claim for a stale one. (A stale slot
+         * cannot: its beat belongs to the old owner until we own it.) A rare
+         * lost race is repaired by presence_refresh(), which re-claims. */
+        if (owner == 0)
+            atomic_store_explicit(&slot->beat_ns, now, memory_order_relaxed);
         if (atomic_compare_exchange_strong_explicit(&slot->owner, &owner, token,
                                                     memory_order_acq_rel, memory_order_relaxed)) {
             atomic_store_explicit(&slot->beat_ns, now, memory_order_relaxed);
-            p->token = token;
-            p->index = i;
-            p->last_beat_ns = now;
+            c->token = token;
+            c->index = i;
+            c->last_beat_ns = now;
             return 0;
         }
     }
+    c->token = 0;
     return -ENOSPC;
+}
+
+void presence_refresh(struct presence *p, struct presence_claim *c)
+{
+    uint64_t now = time_mono_ns();
+
+    if (!c->token) {
+        presence_claim(p, c);
+        return;
+    }
+    if (now - c->last_beat_ns < BEAT_MIN_INTERVAL_NS)
+        return;
+    c->last_beat_ns = now;
+    /* Relaxed: capd judges freshness in seconds. If another viewer took the
+     * slot over (we were stalled too long), claim a new one. */
+    if (atomic_load_explicit(&p->slots[c->index].owner, memory_order_relaxed) != c->token) {
+        presence_claim(p, c);
+        return;
+    }
+    atomic_store_explicit(&p->slots[c->index].beat_ns, now, memory_order_relaxed);
+}
+
+void presence_release(struct presence *p, struct presence_claim *c)
+{
+    uint64_t expected = c->token;
+
+    if (!c->token || !p->slots)
+        return;
+    /* Release: our last beat is not reordered after giving the slot away. */
+    atomic_compare_exchange_strong_explicit(&p->slots[c->index].owner, &expected, 0,
+                                            memory_order_release, memory_order_relaxed);
+    c->token = 0;
+}
+
+int presence_join(struct presence *p)
+{
+    return p->own.token ? 0 : presence_claim(p, &p->own);
 }
 
 void presence_beat(struct presence *p)
 {
-    uint64_t now;
-
-    if (!p->token)
-        return;
-    now = time_mono_ns();
-    if (now - p->last_beat_ns < BEAT_MIN_INTERVAL_NS)
-        return;
-    p->last_beat_ns = now;
-    /* Relaxed: capd judges freshness in seconds. If another viewer took the
-     * slot over (we were stalled too long), claim a new one. */
-    if (atomic_load_explicit(&p->slots[p->index].owner, memory_order_relaxed) != p->token) {
-        p->token = 0;
-        presence_join(p);
-        return;
-    }
-    atomic_store_explicit(&p->slots[p->index].beat_ns, now, memory_order_relaxed);
+    if (p->own.token)
+        presence_refresh(p, &p->own);
 }
 
 void presence_leave(struct presence *p)
 {
-    uint64_t expected;
-
-    if (!p->token || !p->slots)
-        return;
-    expected = p->token;
-    /* Release: our last beat is not reordered after giving the slot away. */
-    atomic_compare_exchange_strong_explicit(&p->slots[p->index].owner, &expected, 0,
-                                            memory_order_release, memory_order_relaxed);
-    p->token = 0;
+    presence_release(p, &p->own);
 }

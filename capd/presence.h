@@ -64,12 +64,25 @@ void presence_destroy(struct presence *p, int keep);
 int presence_open(const char *prefix, const char *name, struct presence **out);
 /* The generation the object belongs to (0 when unknown). */
 uint64_t presence_generation(const struct presence *p);
-/* Claims a slot for this viewer. Returns 0 or -ENOSPC when every slot is held. */
+/* One viewer's claim on a slot. A process that serves several viewers from
+ * one mapping keeps one claim per viewer. Zero-initialise. */
+struct presence_claim {
+    uint64_t token; /* non-zero while claimed */
+    uint32_t index;
+    uint64_t last_beat_ns;
+};
+/* Claims a slot. Returns 0, or -ENOSPC when every slot is held (c stays unclaimed). */
+int presence_claim(struct presence *p, struct presence_claim *c);
+/* Refreshes the claim's beat (at most every 250 ms; cheap to call per frame), and
+ * claims anew when unclaimed or when the slot was taken over meanwhile. */
+void presence_refresh(struct presence *p, struct presence_claim *c);
+/* Gives the slot back; safe on an unclaimed claim. */
+void presence_release(struct presence *p, struct presence_claim *c);
+
+/* The same for a mapping that serves one viewer, with the claim kept inside.
+ * presence_join returns 0 or -ENOSPC. */
 int presence_join(struct presence *p);
-/* Refreshes the claim; cheap (a clock read and a store), call on every frame or
- * wake-up. Re-claims a slot if the old one was taken over. */
 void presence_beat(struct presence *p);
-/* Gives the slot back. Safe to call when not joined. */
 void presence_leave(struct presence *p);
 
 #endif

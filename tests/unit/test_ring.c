@@ -601,8 +601,23 @@ static void test_presence(void)
     presence_leave(v1);
     CHECK_EQ_INT(presence_count(owner), 1);
     /* A viewer that stops beating stops counting. */
-    owner->slots[v2->index].beat_ns = time_mono_ns() - (PRESENCE_STALE_MS + 100ull) * 1000000u;
+    owner->slots[v2->own.index].beat_ns = time_mono_ns() - (PRESENCE_STALE_MS + 100ull) * 1000000u;
     CHECK_EQ_INT(presence_count(owner), 0);
+    /* Several claims through one mapping (a process serving many viewers). */
+    struct presence_claim c1 = {0}, c2 = {0};
+    CHECK_EQ_INT(presence_claim(v1, &c1), 0);
+    CHECK_EQ_INT(presence_claim(v1, &c2), 0);
+    CHECK(c1.index != c2.index);
+    CHECK_EQ_INT(presence_count(owner), 2);
+    /* A claim taken over while its holder stalled is re-claimed by refresh. */
+    owner->slots[c1.index].owner = 12345;
+    c1.last_beat_ns = 0;
+    presence_refresh(v1, &c1);
+    CHECK(c1.token != 0 && owner->slots[c1.index].owner == c1.token);
+    presence_release(v1, &c1);
+    presence_release(v1, &c2);
+    presence_release(v1, &c2); /* twice is harmless */
+    owner->slots[c1.index].owner = 0;
     /* Garbage cannot push the count beyond the slot count, nor crash capd. */
     for (uint32_t i = 0; i < PRESENCE_SLOTS; i++) {
         owner->slots[i].owner = 0xdeadbeef;
