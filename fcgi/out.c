@@ -111,6 +111,48 @@ int out_writev(struct out *o, const struct iovec *iov, int count)
     return write_all(o, v, nv);
 }
 
+void out_plan_size(size_t total, int count, int *iovecs, int *headers)
+{
+    size_t records = (total + OUT_RECORD_MAX - 1) / OUT_RECORD_MAX;
+    /* Each record boundary can split one piece in two. */
+    *headers = (int)records;
+    *iovecs = (int)(2 * records) + count;
+}
+
+int out_plan_records(int request_id, const struct iovec *src, int count, struct iovec *dst,
+                     int dst_cap, uint8_t (*hdrs)[8], int hdr_cap)
+{
+    size_t total = 0, record_left = 0;
+    int nv = 0, nh = 0;
+
+    for (int i = 0; i < count; i++)
+        total += src[i].iov_len;
+    for (int i = 0; i < count; i++) {
+        const char *base = src[i].iov_base;
+        size_t left = src[i].iov_len;
+        while (left > 0) {
+            size_t take = left;
+            if (record_left == 0) {
+                if (nh >= hdr_cap || nv >= dst_cap)
+                    return -ENOSPC;
+                record_left = total < OUT_RECORD_MAX ? total : OUT_RECORD_MAX;
+                record_header(hdrs[nh], request_id, record_left);
+                dst[nv++] = (struct iovec){hdrs[nh++], RECORD_HEADER};
+            }
+            if (take > record_left)
+                take = record_left;
+            if (nv >= dst_cap)
+                return -ENOSPC;
+            dst[nv++] = (struct iovec){(void *)base, take};
+            record_left -= take;
+            total -= take;
+            base += take;
+            left -= take;
+        }
+    }
+    return nv;
+}
+
 int out_write(struct out *o, const void *buf, size_t len)
 {
     struct iovec v = {.iov_base = (void *)buf, .iov_len = len};

@@ -45,6 +45,17 @@ void out_init_fd(struct out *o, int fd, const volatile sig_atomic_t *stop);
  * -ECONNRESET, ... when the viewer has gone; -EINTR when *stop was set). */
 int out_writev(struct out *o, const struct iovec *iov, int count);
 int out_write(struct out *o, const void *buf, size_t len);
+/* Plans FastCGI framing without writing: wraps the `count` pieces of src
+ * (more than 0 bytes in all) in FCGI_STDOUT records for request_id, storing
+ * the record headers in hdrs[] and the resulting vector in dst[]. Returns the
+ * number of iovecs in dst, or -ENOSPC when dst_cap or hdr_cap is too small
+ * (out_plan_size() says how much is needed). For writers that send one frame
+ * to a non-blocking socket over several calls. */
+int out_plan_records(int request_id, const struct iovec *src, int count, struct iovec *dst,
+                     int dst_cap, uint8_t (*hdrs)[8], int hdr_cap);
+/* Iovecs and record headers out_plan_records() needs for total bytes in count pieces. */
+void out_plan_size(size_t total, int count, int *iovecs, int *headers);
+
 /* Formats up to 2 KB (longer output is cut) and writes it. */
 int out_printf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -36,6 +36,7 @@ static void on_stop_signal(int sig)
 }
 
 struct options {
+    int per_thread; /* --stream-mode threads */
     uint32_t max_viewers;
     uint32_t threads; /* 0: max_viewers + SPARE_THREADS */
     int verbose;
@@ -45,7 +46,7 @@ static void usage(FILE *out)
 {
     fprintf(
         out,
-        "Usage: capd.fcgi [--max-viewers N] [--threads N] [-v]\n"
+        "Usage: capd.fcgi [--max-viewers N] [--threads N] [--stream-mode M] [-v]\n"
         "\n"
         "The capd responder. Run by a web server, it streams the frames that capd publishes\n"
         "in shared memory. Under a FastCGI server (lighttpd mod_fastcgi, Apache mod_fcgid\n"
@@ -73,10 +74,11 @@ static void usage(FILE *out)
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
-    enum { OPT_MAX_VIEWERS = 256, OPT_THREADS, OPT_VERSION };
+    enum { OPT_MAX_VIEWERS = 256, OPT_THREADS, OPT_STREAM_MODE, OPT_VERSION };
     static const struct option longopts[] = {
         {"max-viewers", required_argument, NULL, OPT_MAX_VIEWERS},
         {"threads", required_argument, NULL, OPT_THREADS},
+        {"stream-mode", required_argument, NULL, OPT_STREAM_MODE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -96,6 +98,14 @@ static void parse_options(int argc, char **argv, struct options *o)
         case OPT_THREADS:
             if (parse_u32(optarg, 1, 65536, &o->threads) < 0)
                 die_bad_option("--threads", optarg, "expected a whole number from 1 to 65536");
+            break;
+        case OPT_STREAM_MODE:
+            if (strcmp(optarg, "fanout") == 0)
+                o->per_thread = 0;
+            else if (strcmp(optarg, "threads") == 0)
+                o->per_thread = 1;
+            else
+                die_bad_option("--stream-mode", optarg, "expected fanout or threads");
             break;
         case 'v':
             o->verbose = 1;
@@ -240,6 +250,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     config.max_viewers = o.max_viewers;
+    config.fanout = !o.per_thread;
     config.stop = &stop_requested;
 
     /* libfcgi installs its own SIGTERM handler only where none is set, and it

@@ -10,14 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fanout.h"
 #include "presence.h"
 #include "query.h"
 #include "util.h"
 
-#define BOUNDARY "capdframe"
-/* The last frame is sent again after this long without a new one, so that
- * proxies and browsers never see an idle connection. */
-#define REPEAT_INTERVAL_NS (3000ull * 1000000u)
 /* A snapshot waits this long for a frame newer than the request. */
 #define SNAPSHOT_WAIT_MS 2000
 #define MAX_CAMERAS      64
@@ -116,9 +113,22 @@ static int resolve_camera(const struct serve_config *cfg, const char *requested,
 
 /* ---- stream --------------------------------------------------------------------- */
 
-static const char EARLY_HEADERS[] = "Content-Type: image/jpeg\r\n\r\n";
-static const char NEXT_BOUNDARY[] = "\r\n--" BOUNDARY "\r\n";
-static const char CLOSE_BOUNDARY[] = "\r\n--" BOUNDARY "--\r\n";
+static const char EARLY_HEADERS[] = SERVE_EARLY_HEADERS;
+static const char NEXT_BOUNDARY[] = SERVE_NEXT_BOUNDARY;
+static const char CLOSE_BOUNDARY[] = SERVE_CLOSE_BOUNDARY;
+
+size_t serve_part_header(char *buf, size_t len, uint64_t capture_us, const char *source)
+{
+    int n = snprintf(buf, SERVE_PART_HEADER_MAX,
+                     "Content-Type: image/jpeg\r\n"
+                     "Content-Length: %zu\r\n"
+                     "X-Timestamp: %llu.%06llu\r\n"
+                     "X-Capd-Source: %s\r\n"
+                     "\r\n",
+                     len, (unsigned long long)(capture_us / 1000000u),
+                     (unsigned long long)(capture_us % 1000000u), source);
+    return n < 0 ? 0 : (size_t)n < SERVE_PART_HEADER_MAX ? (size_t)n : SERVE_PART_HEADER_MAX - 1;
+}
 
 /* Writes one part and flushes it. In the early layout the next part's headers
  * follow the frame at once: Chromium shows a part only when the next part's
@@ -127,21 +137,12 @@ static const char CLOSE_BOUNDARY[] = "\r\n--" BOUNDARY "--\r\n";
 static int send_part(struct out *out, int early, const uint8_t *jpeg, size_t len,
                      uint64_t capture_us, const char *source, int last)
 {
-    char headers[192];
+    char headers[SERVE_PART_HEADER_MAX];
     struct iovec iov[4];
     int n = 0;
 
-    if (!early) {
-        int h = snprintf(headers, sizeof(headers),
-                         "Content-Type: image/jpeg\r\n"
-                         "Content-Length: %zu\r\n"
-                         "X-Timestamp: %llu.%06llu\r\n"
-                         "X-Capd-Source: %s\r\n"
-                         "\r\n",
-                         len, (unsigned long long)(capture_us / 1000000u),
-                         (unsigned long long)(capture_us % 1000000u), source);
-        iov[n++] = (struct iovec){headers, (size_t)h};
-    }
+    if (!early)
+        iov[n++] = (struct iovec){headers, serve_part_header(headers, len, capture_us, source)};
     iov[n++] = (struct iovec){(void *)jpeg, len};
     if (last) {
         iov[n++] = (struct iovec){(void *)CLOSE_BOUNDARY, sizeof(CLOSE_BOUNDARY) - 1};
@@ -211,7 +212,7 @@ static void serve_stream(struct serve_worker *w, const struct serve_config *cfg,
     }
     atomic_fetch_add_explicit(&serve_counters.streams_total, 1, memory_order_relaxed);
     out_printf(out, "Status: 200 OK\r\n"
-                    "Content-Type: multipart/x-mixed-replace;boundary=" BOUNDARY "\r\n"
+                    "Content-Type: multipart/x-mixed-replace;boundary=" SERVE_BOUNDARY "\r\n"
                     "Cache-Control: no-store, no-cache, must-revalidate, max-age=0\r\n"
                     "Pragma: no-cache\r\n"
                     "X-Accel-Buffering: no\r\n"
@@ -219,8 +220,20 @@ static void serve_stream(struct serve_worker *w, const struct serve_config *cfg,
     if (head_only)
         goto out;
     /* A boundary line before the first part: ffmpeg and GStreamer need it. */
-    if (out_printf(out, "--" BOUNDARY "\r\n%s", early ? EARLY_HEADERS : "") < 0)
+    if (out_printf(out, "--" SERVE_BOUNDARY "\r\n%s", early ? EARLY_HEADERS : "") < 0)
         goto out;
+    if (cfg->fanout && out->request_id) {
+        struct fanout_stream fs = {
+            .fd = out->fd,
+            .request_id = out->request_id,
+            .early = early,
+            .min_interval_ns = min_interval,
+            .frames = q->frames,
+            .deadline_ns = deadline,
+        };
+        fanout_run(cfg, cam, &fs);
+        goto out;
+    }
 
     reader = ring_reader_create(cfg->prefix, cam);
     w->frame.size = 0;
@@ -234,14 +247,14 @@ static void serve_stream(struct serve_worker *w, const struct serve_config *cfg,
         if (deadline && now >= deadline)
             break;
         /* Sleep until a frame comes, the repeat is due or the time limit. */
-        wait_ns = last_send + REPEAT_INTERVAL_NS > now ? last_send + REPEAT_INTERVAL_NS - now : 0;
+        wait_ns = last_send + SERVE_REPEAT_INTERVAL_NS > now ? last_send + SERVE_REPEAT_INTERVAL_NS - now : 0;
         if (deadline && deadline - now < wait_ns)
             wait_ns = deadline - now;
         rc = ring_reader_next(reader, &w->frame, (int)(wait_ns / 1000000u) + 1, cfg->stop);
         if (rc == -EINTR)
             break;
         now = time_mono_ns();
-        due_repeat = now - last_send >= REPEAT_INTERVAL_NS;
+        due_repeat = now - last_send >= SERVE_REPEAT_INTERVAL_NS;
         if (rc == 0 || rc == -EAGAIN) /* attached, capd alive */
             presence_follow(&presence, cfg, cam, ring_reader_generation(reader));
         if (rc == 0) {

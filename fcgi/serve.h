@@ -10,11 +10,23 @@
 #include "out.h"
 #include "ring.h"
 
+/* The multipart framing shared by every stream writer. */
+#define SERVE_BOUNDARY       "capdframe"
+#define SERVE_EARLY_HEADERS  "Content-Type: image/jpeg\r\n\r\n"
+#define SERVE_NEXT_BOUNDARY  "\r\n--" SERVE_BOUNDARY "\r\n"
+#define SERVE_CLOSE_BOUNDARY "\r\n--" SERVE_BOUNDARY "--\r\n"
+/* The last frame is sent again after this long without a new one, so that
+ * proxies and browsers never see an idle connection. */
+#define SERVE_REPEAT_INTERVAL_NS (3000ull * 1000000u)
+/* Longest part header serve_part_header() writes. */
+#define SERVE_PART_HEADER_MAX 192
+
 /* Process-wide settings, fixed before the first request. */
 struct serve_config {
     const char *prefix;   /* shm name prefix */
     uint32_t max_viewers; /* concurrent streams allowed in this process */
     const char *mode;     /* "fastcgi" or "cgi", for the state report */
+    int fanout;           /* stream through fanout.h (FastCGI) rather than per-thread */
     const volatile sig_atomic_t *stop; /* set when the process is shutting down */
 };
 
@@ -41,6 +53,12 @@ struct serve_worker {
 };
 
 void serve_worker_free(struct serve_worker *w);
+
+/* Formats the full-layout header block of a part holding len JPEG bytes
+ * captured at capture_us (CLOCK_REALTIME), labelled source ("live",
+ * "no-signal" or "offline"), into buf (SERVE_PART_HEADER_MAX bytes). Returns
+ * its length. */
+size_t serve_part_header(char *buf, size_t len, uint64_t capture_us, const char *source);
 
 /* Serves one request. envp holds the CGI/FastCGI parameters (REQUEST_METHOD,
  * QUERY_STRING, SCRIPT_NAME, PATH_INFO, HTTP_USER_AGENT, ...). Writes the

@@ -197,6 +197,37 @@ static void test_sticky_error(void)
     CHECK_EQ_INT(out_write(&o, "x", 1), -EBADF);
 }
 
+/* The planner used by the fan-out frames the same bytes the writer does. */
+static void test_plan_records(void)
+{
+    size_t total = 3 * OUT_RECORD_MAX + 17;
+    uint8_t *data = malloc(total), *content = malloc(total), *raw;
+    struct iovec src[3] = {{data, 100}, {data + 100, total - 150}, {data + total - 50, 50}};
+    struct iovec dst[16];
+    uint8_t hdrs[8][8];
+    int need_iov, need_hdr, n;
+    size_t raw_len = 0, content_len = 0;
+
+    for (size_t i = 0; i < total; i++)
+        data[i] = (uint8_t)(i * 7);
+    out_plan_size(total, 3, &need_iov, &need_hdr);
+    CHECK(need_iov <= 16 && need_hdr <= 8);
+    n = out_plan_records(77, src, 3, dst, need_iov, hdrs, need_hdr);
+    CHECK(n > 0 && n <= need_iov);
+    CHECK_EQ_INT(out_plan_records(77, src, 3, dst, 3, hdrs, need_hdr), -ENOSPC);
+    CHECK_EQ_INT(out_plan_records(77, src, 3, dst, need_iov, hdrs, 1), -ENOSPC);
+    raw = malloc(total + 8 * 8);
+    for (int i = 0; i < n; i++) {
+        memcpy(raw + raw_len, dst[i].iov_base, dst[i].iov_len);
+        raw_len += dst[i].iov_len;
+    }
+    CHECK_EQ_INT(parse_records(raw, raw_len, 77, content, &content_len), 4);
+    CHECK(content_len == total && memcmp(content, data, total) == 0);
+    free(data);
+    free(content);
+    free(raw);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -206,5 +237,6 @@ int main(void)
     RUN_TEST(test_cgi_raw);
     RUN_TEST(test_empty_write_sends_nothing);
     RUN_TEST(test_sticky_error);
+    RUN_TEST(test_plan_records);
     return check_summary();
 }
