@@ -17,6 +17,7 @@ export CAPD_SHM_PREFIX="t$$-"
 export ASAN_OPTIONS="log_path=$TMP/asan:detect_leaks=1:abort_on_error=0"
 export UBSAN_OPTIONS="log_path=$TMP/ubsan:print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="log_path=$TMP/asan"
+export TSAN_OPTIONS="log_path=$TMP/tsan:halt_on_error=0:suppressions=$ROOT/tests/tsan.supp"
 STREAMCHECK="$BUILD/tests/streamcheck"
 PORT=""
 FAILED=0
@@ -58,7 +59,7 @@ _cleanup() {
     done
     # lighttpd's FastCGI children may outlive lighttpd by a moment.
     sleep 0.3
-    for report in "$TMP"/asan.* "$TMP"/ubsan.*; do
+    for report in "$TMP"/asan.* "$TMP"/ubsan.* "$TMP"/tsan.*; do
         [ -e "$report" ] || continue
         fail "sanitizer report $(basename "$report"): $(grep -m3 -E 'ERROR|runtime error|SUMMARY' "$report" | tr '\n' ' ')"
         sed 's/^/    /' "$report" | head -40
