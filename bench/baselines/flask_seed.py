@@ -18,7 +18,8 @@ The stream format matches capd's "full" layout: a boundary line first, then per 
 Content-Type, Content-Length and X-Timestamp (CLOCK_REALTIME <sec>.<usec>), the JPEG, and the
 boundary line at once.
 
-  /usr/bin/python3 bench/baselines/flask_seed.py --dir FRAMES [--fps 30] [--port 8083] [--bind 127.0.0.1]
+  /usr/bin/python3 bench/baselines/flask_seed.py --dir FRAMES [--fps 30] [--port 8083]
+      [--bind 127.0.0.1] [--quiet]
   then: http://127.0.0.1:8083/stream
 """
 import argparse
