@@ -2,12 +2,14 @@
 # install-deps.sh - installs the Debian/Ubuntu packages capd needs, only those that are missing.
 #
 #   scripts/install-deps.sh          what `make` and `make demo` need
-#   scripts/install-deps.sh --check  also what `make check` needs (browser, ffmpeg, ...)
+#   scripts/install-deps.sh --check  also what `make check` needs (browser, ffmpeg, qemu, ...)
 set -eu
 
 packages="gcc make libc6-dev libfcgi-dev libturbojpeg0-dev libv4l-dev lighttpd curl"
 if [ "${1:-}" = "--check" ]; then
-    packages="$packages chromium fonts-dejavu-core ffmpeg procps valgrind"
+    # qemu-system-x86 and kmod: the vivid tests boot Debian's kernel under qemu (the kernel
+    # itself, busybox-static and v4l2loopback-dkms are only downloaded, never installed).
+    packages="$packages chromium fonts-dejavu-core ffmpeg procps valgrind qemu-system-x86 kmod"
 fi
 
 missing=""
