@@ -64,6 +64,7 @@ struct v4l2dev {
     int streaming;
     char node[PATH_MAX];
     struct v4l2dev_mode mode;
+    uint32_t asked_width, asked_height, asked_fps_milli;
     struct mapped_buffer *buffers;
     uint32_t buffer_count; /* entries of buffers[] that are mapped */
 };
@@ -429,7 +430,7 @@ static int negotiate(struct v4l2dev *d, const struct v4l2dev_request *req, char 
     struct v4l2_format fmt;
     struct v4l2_streamparm parm;
     const struct format_desc *desc;
-    char a[5], b[5], fps[16];
+    char a[5], b[5];
     uint32_t w, h;
     int n, pick, rc = 0;
 
@@ -514,12 +515,9 @@ static int negotiate(struct v4l2dev *d, const struct v4l2dev_request *req, char 
         d->mode.fps_milli = interval_to_fps_milli(parm.parm.capture.timeperframe.numerator,
                                                   parm.parm.capture.timeperframe.denominator);
     }
-    log_info("capture: %ux%u %s @ %s fps (%s%s, asked for %ux%u @ %s; %s)", d->mode.width,
-             d->mode.height, desc->name,
-             d->mode.fps_milli ? fps_str(d->mode.fps_milli, fps, sizeof(fps)) : "?",
-             d->mode.emulated ? "emulated by libv4l2 from the camera's format, " : "native, ",
-             fourcc_str(d->mode.fourcc, a), req->width, req->height,
-             fps_str(req->fps_milli, fps, sizeof(fps)), d->node);
+    d->asked_width = req->width;
+    d->asked_height = req->height;
+    d->asked_fps_milli = req->fps_milli;
 out:
     free(offered);
     return rc;
@@ -541,10 +539,6 @@ static int map_buffers(struct v4l2dev *d, uint32_t want, char *why, size_t why_l
                 rb.count, V4L2DEV_MIN_GRANTED);
         return -ENOMEM;
     }
-    if (rb.count < want)
-        log_warn("%s: the driver granted %u MMAP buffers (capd asked for %u)%s", d->node, rb.count,
-                 want,
-                 rb.count < V4L2DEV_MIN_BUFFERS ? "; frames may be dropped while one is held" : "");
     if (rb.count > V4L2DEV_MAX_BUFFERS)
         rb.count = V4L2DEV_MAX_BUFFERS; /* mapping only these; the rest stay unused */
     d->buffers = xcalloc(rb.count, sizeof(*d->buffers));
@@ -668,6 +662,17 @@ const struct v4l2dev_mode *v4l2dev_mode(const struct v4l2dev *d)
 const char *v4l2dev_node(const struct v4l2dev *d)
 {
     return d->node;
+}
+
+void v4l2dev_describe(const struct v4l2dev *d, char *buf, size_t len)
+{
+    char fourcc[5], got[16], asked[16];
+    snprintf(buf, len, "%ux%u %s @ %s fps (%s%s, asked for %ux%u @ %s; %s, %u buffers)",
+             d->mode.width, d->mode.height, v4l2dev_format_name(d->mode.format),
+             d->mode.fps_milli ? fps_str(d->mode.fps_milli, got, sizeof(got)) : "?",
+             d->mode.emulated ? "emulated by libv4l2 from the camera's format, " : "native, ",
+             fourcc_str(d->mode.fourcc, fourcc), d->asked_width, d->asked_height,
+             fps_str(d->asked_fps_milli, asked, sizeof(asked)), d->node, d->mode.buffers);
 }
 
 int v4l2dev_start(struct v4l2dev *d, char *why, size_t why_len)

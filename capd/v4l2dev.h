@@ -85,12 +85,12 @@ struct v4l2dev_mode {
 struct v4l2dev;
 
 /* Opens req->path, checks it is a streaming video capture device, chooses format, size and
- * rate (logging the choice at info level: "capture: 640x480 YUYV @ 25 fps (...)"), and maps
- * the buffers. Does not start streaming. Returns 0 and the device in *out, or -errno with a
- * reason in why: -ENOENT (no such node), -EACCES/-EPERM (no permission: the video group),
- * -ENODEV (not a V4L2 capture device, or gone), -ENOTSUP (the forced format is not offered,
- * or no usable format), -EBUSY (another program streams), -ENOMEM (fewer than
- * V4L2DEV_MIN_GRANTED buffers), other -errno from the driver. *out is NULL on error. */
+ * rate (v4l2dev_describe() says what it chose), and maps the buffers. Does not start streaming.
+ * Returns 0 and the device in *out, or -errno with a reason in why: -ENOENT (no such node),
+ * -EACCES/-EPERM (no permission: the video group), -ENODEV (not a V4L2 capture device, or gone),
+ * -ENOTSUP (the forced format is not offered, or no usable format), -EBUSY (another program
+ * streams), -ENOMEM (fewer than V4L2DEV_MIN_GRANTED buffers), other -errno from the driver. *out is
+ * NULL on error. */
 int v4l2dev_open(const struct v4l2dev_request *req, struct v4l2dev **out, char *why,
                  size_t why_len);
 
@@ -103,6 +103,10 @@ const struct v4l2dev_mode *v4l2dev_mode(const struct v4l2dev *d);
 
 /* The node actually opened, with symlinks resolved ("/dev/video2"); valid until close. */
 const char *v4l2dev_node(const struct v4l2dev *d);
+
+/* One line for the log saying what was chosen and what was asked for:
+ * "640x480 YUYV @ 25 fps (native, YUYV, asked for 640x480 @ 30; /dev/video0, 4 buffers)". */
+void v4l2dev_describe(const struct v4l2dev *d, char *buf, size_t len);
 
 /* Sets a control by its --list name (lowercase, '_' for spaces: "brightness",
  * "power_line_frequency"). value is a decimal integer (range and step checked), for booleans
