@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "out.h"
@@ -26,6 +29,9 @@
 extern char **environ;
 
 static volatile sig_atomic_t stop_requested;
+/* The socket the workers accept on: 0 when the web server passed it as stdin
+ * (FastCGI's convention), or the one --listen opened. */
+static int listen_fd;
 static _Atomic uint32_t workers_alive;
 static struct serve_config config;
 
@@ -36,6 +42,8 @@ static void on_stop_signal(int sig)
 }
 
 struct options {
+    const char *listen;  /* --listen unix:PATH | HOST:PORT | :PORT */
+    uint32_t socket_mode; /* permissions of a --listen unix socket */
     int per_thread; /* --stream-mode threads */
     uint32_t max_viewers;
     uint32_t threads; /* 0: max_viewers + SPARE_THREADS */
@@ -46,7 +54,7 @@ static void usage(FILE *out)
 {
     fprintf(
         out,
-        "Usage: capd.fcgi [--max-viewers N] [--threads N] [--stream-mode M] [-v]\n"
+        "Usage: capd.fcgi [--max-viewers N] [--threads N] [--stream-mode M] [--listen ADDR] [-v]\n"
         "\n"
         "The capd responder. Run by a web server, it streams the frames that capd publishes\n"
         "in shared memory. Under a FastCGI server (lighttpd mod_fastcgi, Apache mod_fcgid\n"
@@ -63,6 +71,13 @@ static void usage(FILE *out)
         "      --max-viewers N   concurrent streams per process, 1-65536 (default: %u);\n"
         "                        more get 503 with Retry-After\n"
         "      --threads N       FastCGI worker threads (default: max-viewers + %u)\n"
+        "      --stream-mode M   fanout (default): one thread per camera copies each frame\n"
+        "                        once and writes it to all of this process's viewers;\n"
+        "                        threads: each viewer's thread reads the ring itself (as CGI)\n"
+        "      --listen ADDR     serve FastCGI on a socket of our own instead of the one a web\n"
+        "                        server passes on stdin: unix:/PATH, HOST:PORT or :PORT (for\n"
+        "                        nginx or Apache mod_proxy_fcgi; no spawn-fcgi needed)\n"
+        "      --socket-mode M   permissions of a unix --listen socket (default: 0660)\n"
         "  -v, --verbose         log more\n"
         "  -h, --help            show this help and exit\n"
         "      --version         show the version and exit\n"
@@ -74,11 +89,14 @@ static void usage(FILE *out)
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
-    enum { OPT_MAX_VIEWERS = 256, OPT_THREADS, OPT_STREAM_MODE, OPT_VERSION };
+    enum { OPT_MAX_VIEWERS = 256, OPT_THREADS, OPT_STREAM_MODE, OPT_LISTEN, OPT_SOCKET_MODE,
+           OPT_VERSION };
     static const struct option longopts[] = {
         {"max-viewers", required_argument, NULL, OPT_MAX_VIEWERS},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"stream-mode", required_argument, NULL, OPT_STREAM_MODE},
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -88,6 +106,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 
     memset(o, 0, sizeof(*o));
     o->max_viewers = DEFAULT_MAX_VIEWERS;
+    o->socket_mode = 0660;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":vh", longopts, NULL)) != -1) {
         switch (c) {
@@ -99,6 +118,21 @@ static void parse_options(int argc, char **argv, struct options *o)
             if (parse_u32(optarg, 1, 65536, &o->threads) < 0)
                 die_bad_option("--threads", optarg, "expected a whole number from 1 to 65536");
             break;
+        case OPT_LISTEN:
+            if (strncmp(optarg, "unix:", 5) == 0 ? optarg[5] != '/'
+                                                   : !strchr(optarg, ':') || optarg[0] == '/')
+                die_bad_option("--listen", optarg,
+                               "expected unix:/ABSOLUTE/PATH, HOST:PORT or :PORT");
+            o->listen = optarg;
+            break;
+        case OPT_SOCKET_MODE: {
+            char *end;
+            unsigned long mode = strtoul(optarg, &end, 8);
+            if (!*optarg || *end || mode > 0777)
+                die_bad_option("--socket-mode", optarg, "expected an octal mode such as 0660");
+            o->socket_mode = (uint32_t)mode;
+            break;
+        }
         case OPT_STREAM_MODE:
             if (strcmp(optarg, "fanout") == 0)
                 o->per_thread = 0;
@@ -153,7 +187,7 @@ static void *worker_main(void *arg)
 
     (void)arg;
     memset(&worker, 0, sizeof(worker));
-    if (FCGX_InitRequest(&request, 0, 0) != 0) {
+    if (FCGX_InitRequest(&request, listen_fd, 0) != 0) {
         log_error("FCGX_InitRequest failed");
         goto out;
     }
@@ -170,6 +204,62 @@ out:
     /* Relaxed: main only polls this count while shutting down. */
     atomic_fetch_sub_explicit(&workers_alive, 1, memory_order_relaxed);
     return NULL;
+}
+
+/* Opens the --listen socket: "unix:/PATH" (mode applied, a stale socket file
+ * replaced), "HOST:PORT" or ":PORT" (all addresses). Returns the listening
+ * descriptor, or -1 after logging why. libfcgi's FCGX_OpenSocket would exit()
+ * on its own on errors, without naming the flag. */
+static int open_listen_socket(const char *spec, mode_t mode)
+{
+    int fd = -1, one = 1, rc;
+
+    if (strncmp(spec, "unix:", 5) == 0) {
+        struct sockaddr_un sun = {.sun_family = AF_UNIX};
+        const char *path = spec + 5;
+        if (strlen(path) >= sizeof(sun.sun_path)) {
+            log_error("--listen %s: path too long", spec);
+            return -1;
+        }
+        memcpy(sun.sun_path, path, strlen(path) + 1);
+        unlink(path); /* a stale socket from an earlier run */
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, mode) < 0)
+            goto fail;
+    } else {
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                                 .ai_flags = AI_PASSIVE};
+        struct addrinfo *ai = NULL;
+        char host[256];
+        const char *colon = strrchr(spec, ':');
+        size_t hlen = (size_t)(colon - spec);
+        if (hlen >= sizeof(host)) {
+            log_error("--listen %s: host name too long", spec);
+            return -1;
+        }
+        memcpy(host, spec, hlen);
+        host[hlen] = '\0';
+        rc = getaddrinfo(hlen ? host : NULL, colon + 1, &hints, &ai);
+        if (rc != 0) {
+            log_error("--listen %s: %s", spec, gai_strerror(rc));
+            return -1;
+        }
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        rc = fd < 0 ? -1 : bind(fd, ai->ai_addr, ai->ai_addrlen);
+        freeaddrinfo(ai);
+        if (rc < 0)
+            goto fail;
+    }
+    if (listen(fd, 1024) < 0)
+        goto fail;
+    return fd;
+fail:
+    log_error("--listen %s: %s", spec, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
 }
 
 static int run_cgi(void)
@@ -226,7 +316,7 @@ static int run_fastcgi(const struct options *o)
 
     /* Wake the workers sitting in accept(), then give streams a moment to end
      * (they see the stop flag within their one-second wait). */
-    shutdown(0, SHUT_RDWR);
+    shutdown(listen_fd, SHUT_RDWR);
     deadline = time_mono_ns() + SHUTDOWN_GRACE_NS;
     while (atomic_load_explicit(&workers_alive, memory_order_relaxed) > 0 &&
            time_mono_ns() < deadline) {
@@ -259,6 +349,14 @@ int main(int argc, char **argv)
     if (FCGX_Init() != 0) {
         log_error("FCGX_Init failed");
         return 1;
+    }
+    if (o.listen) {
+        /* Our own socket (nginx, Apache mod_proxy_fcgi): no spawner needed. */
+        listen_fd = open_listen_socket(o.listen, (mode_t)o.socket_mode);
+        if (listen_fd < 0)
+            return 1;
+        log_info("listening on %s", o.listen);
+        return run_fastcgi(&o);
     }
     is_cgi = FCGX_IsCGI();
     if (is_cgi)
