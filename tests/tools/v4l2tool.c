@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /*
@@ -23,8 +24,9 @@
  *                                          capd --list (lowercase, '_' for other characters)
  *   v4l2tool feed DEV [--fps N] [--count N] JPEG...
  *                                          an MJPEG producer for v4l2loopback: sets the output
- *                                          format from the first file and writes the files in
- *                                          turn at N fps until SIGTERM or --count writes
+ *                                          format from the first file and queues the files in
+ *                                          turn (MMAP streaming) at N fps until SIGTERM or
+ *                                          --count frames
  *   v4l2tool strip-dht IN OUT              writes IN without its Huffman tables (a fixture
  *                                          for cameras that omit them)
  *
@@ -34,6 +36,7 @@
 
 #define DEFAULT_FEED_FPS 30
 #define MAX_FEED_FILES   16
+#define MAX_OUT_BUFFERS  8
 
 static volatile sig_atomic_t stop_requested;
 
@@ -260,6 +263,69 @@ static int set_output_format(int fd, const char *dev, const struct jpeg_file *fi
     return 0;
 }
 
+/* The output side's MMAP buffers. */
+struct out_buffers {
+    void *map[MAX_OUT_BUFFERS];
+    size_t length[MAX_OUT_BUFFERS];
+    uint32_t count;
+};
+
+static int map_output_buffers(int fd, const char *dev, struct out_buffers *ob)
+{
+    struct v4l2_requestbuffers req;
+    int rc;
+
+    memset(&req, 0, sizeof(req));
+    req.count = MAX_OUT_BUFFERS;
+    req.type = V4L2_BUF_TYPE_VIDEO_OUTPUT;
+    req.memory = V4L2_MEMORY_MMAP;
+    rc = xioctl(fd, VIDIOC_REQBUFS, &req);
+    if (rc < 0 || req.count == 0) {
+        fprintf(stderr, "v4l2tool: %s: VIDIOC_REQBUFS: %s\n", dev, rc < 0 ? strerror(-rc) : "none");
+        return rc < 0 ? rc : -ENOMEM;
+    }
+    ob->count = req.count < MAX_OUT_BUFFERS ? req.count : MAX_OUT_BUFFERS;
+    for (uint32_t i = 0; i < ob->count; i++) {
+        struct v4l2_buffer b = {.index = i, .type = req.type, .memory = req.memory};
+        rc = xioctl(fd, VIDIOC_QUERYBUF, &b);
+        if (rc < 0) {
+            fprintf(stderr, "v4l2tool: %s: VIDIOC_QUERYBUF: %s\n", dev, strerror(-rc));
+            return rc;
+        }
+        ob->map[i] = mmap(NULL, b.length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, b.m.offset);
+        if (ob->map[i] == MAP_FAILED) {
+            ob->map[i] = NULL;
+            rc = neg_errno();
+            fprintf(stderr, "v4l2tool: %s: mmap: %s\n", dev, strerror(-rc));
+            return rc;
+        }
+        ob->length[i] = b.length;
+    }
+    return 0;
+}
+
+/* Copies a frame into output buffer index and queues it. */
+static int queue_frame(int fd, const char *dev, struct out_buffers *ob, uint32_t index,
+                       const struct jpeg_file *j)
+{
+    struct v4l2_buffer b = {
+        .index = index, .type = V4L2_BUF_TYPE_VIDEO_OUTPUT, .memory = V4L2_MEMORY_MMAP};
+    int rc;
+
+    if (j->size > ob->length[index]) {
+        fprintf(stderr, "v4l2tool: %s: a %zu-byte frame does not fit a %zu-byte buffer\n", dev,
+                j->size, ob->length[index]);
+        return -ENOSPC;
+    }
+    memcpy(ob->map[index], j->data, j->size);
+    b.bytesused = (uint32_t)j->size;
+    b.field = V4L2_FIELD_NONE;
+    rc = xioctl(fd, VIDIOC_QBUF, &b);
+    if (rc < 0)
+        fprintf(stderr, "v4l2tool: %s: VIDIOC_QBUF: %s\n", dev, strerror(-rc));
+    return rc;
+}
+
 static int cmd_feed(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -268,12 +334,14 @@ static int cmd_feed(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct jpeg_file files[MAX_FEED_FILES];
+    struct out_buffers ob;
     uint32_t fps = DEFAULT_FEED_FPS;
     uint64_t count = 0, written = 0;
     int nfiles = 0, fd = -1, status = 1, c;
     const char *dev;
 
     memset(files, 0, sizeof(files));
+    memset(&ob, 0, sizeof(ob));
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (c == 'f' && parse_u32(optarg, 1, 1000, &fps) == 0)
@@ -297,22 +365,37 @@ static int cmd_feed(int argc, char **argv)
             goto out;
         }
     }
-    if (open_device(dev, &fd) < 0 || set_output_format(fd, dev, files, nfiles) < 0)
+    /* Streaming output, as v4l2-ctl --stream-out-mmap does: v4l2loopback only counts a
+     * producer that streams as its writer, and only a writer's close lets the next producer
+     * set a format again (with exclusive_caps=1). */
+    if (open_device(dev, &fd) < 0 || set_output_format(fd, dev, files, nfiles) < 0 ||
+        map_output_buffers(fd, dev, &ob) < 0)
         goto out;
-    fprintf(stderr, "v4l2tool: feeding %d JPEG(s) of %ux%u to %s at %u fps\n", nfiles,
-            files[0].info.width, files[0].info.height, dev, fps);
+    fprintf(stderr, "v4l2tool: feeding %d JPEG(s) of %ux%u to %s at %u fps, %u buffers\n", nfiles,
+            files[0].info.width, files[0].info.height, dev, fps, ob.count);
 
     /* v4l2loopback does not pace its producer: we do, against absolute deadlines. */
     uint64_t period = 1000000000u / fps, next = time_mono_ns();
     while (!stop_requested && (count == 0 || written < count)) {
         const struct jpeg_file *j = &files[written % (uint64_t)nfiles];
-        ssize_t n = write(fd, j->data, j->size);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n != (ssize_t)j->size) {
-            fprintf(stderr, "v4l2tool: %s: write: %s\n", dev,
-                    n < 0 ? strerror(errno) : "short write");
+        uint32_t index = (uint32_t)written;
+        if (written >= ob.count) { /* every buffer was queued once: take back the oldest */
+            struct v4l2_buffer b = {.type = V4L2_BUF_TYPE_VIDEO_OUTPUT, .memory = V4L2_MEMORY_MMAP};
+            int rc = xioctl(fd, VIDIOC_DQBUF, &b);
+            if (rc < 0) {
+                fprintf(stderr, "v4l2tool: %s: VIDIOC_DQBUF: %s\n", dev, strerror(-rc));
+                goto out;
+            }
+            index = b.index % ob.count;
+        }
+        if (queue_frame(fd, dev, &ob, index, j) < 0)
             goto out;
+        if (written == 0) {
+            int type = V4L2_BUF_TYPE_VIDEO_OUTPUT, rc = xioctl(fd, VIDIOC_STREAMON, &type);
+            if (rc < 0) {
+                fprintf(stderr, "v4l2tool: %s: VIDIOC_STREAMON: %s\n", dev, strerror(-rc));
+                goto out;
+            }
         }
         written++;
         next += period;
@@ -321,6 +404,10 @@ static int cmd_feed(int argc, char **argv)
     fprintf(stderr, "v4l2tool: wrote %llu frames to %s\n", (unsigned long long)written, dev);
     status = 0;
 out:
+    for (uint32_t i = 0; i < ob.count; i++) {
+        if (ob.map[i])
+            munmap(ob.map[i], ob.length[i]);
+    }
     if (fd >= 0)
         close(fd);
     for (int i = 0; i < nfiles; i++)
