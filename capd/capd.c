@@ -13,11 +13,19 @@
 #include "ring.h"
 #include "source.h"
 #include "util.h"
+#include "v4l2dev.h"
 
 /* How long one source step may block, so heartbeats and stats keep flowing. */
 #define STEP_TIMEOUT_MS       100
 #define HEARTBEAT_INTERVAL_NS (100u * 1000000u)
-#define STATS_INTERVAL_NS     (1000u * 1000000u)
+/* How often the viewer count is read: on-demand capture wakes within this of a viewer. */
+#define VIEWERS_INTERVAL_NS (100u * 1000000u)
+#define STATS_INTERVAL_NS   (1000u * 1000000u)
+#define DEFAULT_IDLE_STOP_S 10u
+#define MAX_IDLE_STOP_S     86400u
+#define MAX_DROP_SAME       1000000u
+#define MAX_ENCODERS        16u
+#define MAX_CONTROLS        64
 
 static volatile sig_atomic_t stop_requested;
 
@@ -39,6 +47,15 @@ struct options {
     gid_t group;
     int keep_ring;
     int verbose;
+    /* V4L2 */
+    enum v4l2dev_format format;
+    const char *controls[MAX_CONTROLS]; /* "name=value", pointing into argv */
+    size_t control_count;
+    uint32_t idle_stop_s;
+    uint32_t drop_same;
+    uint32_t encoders; /* 0: automatic */
+    int wait_device;
+    int list;
 };
 
 static void usage(FILE *out)
@@ -46,6 +63,7 @@ static void usage(FILE *out)
     fprintf(
         out,
         "Usage: capd [--name NAME] [--source SRC] [options]\n"
+        "       capd --list [--source /dev/videoN]\n"
         "\n"
         "capd owns one camera (or a test source) and publishes its frames as JPEG into the\n"
         "shared-memory ring /capd-NAME, where capd.fcgi responders read them.\n"
@@ -58,15 +76,19 @@ static void usage(FILE *out)
         "                                       republished untouched (e.g. from ffmpeg or curl)\n"
         "                          file:PATH    one JPEG file, or a folder of *.jpg looped at "
         "--fps\n"
-        "                          /dev/videoN  a V4L2 camera (not supported yet in this version)\n"
-        "      --size WxH        frame size of the test pattern (default: 640x480)\n"
-        "      --fps N           frames per second for testpattern and file, 1-120 (default: 30)\n"
+        "                          /dev/videoN  a V4L2 camera; prefer the stable names in\n"
+        "                                       /dev/v4l/by-id/ (they survive replugging)\n"
+        "      --size WxH        frame size of the test pattern, or the size to ask a camera for\n"
+        "                        (it gets the nearest it supports) (default: 640x480)\n"
+        "      --fps N           frames per second, 1-120: the test pattern's and file's rate,\n"
+        "                        or the nearest rate the camera supports (default: 30)\n"
         "      --quality Q       JPEG quality when encoding, 1-100 (default: 80)\n"
         "      --slots N         frames the ring holds, 2-256 (default: 8)\n"
         "      --slot-size BYTES bytes per ring slot, with optional K or M suffix (default:\n"
-        "                        the largest JPEG of --size for testpattern, 1.5x the largest\n"
-        "                        file for file:, and at least 4M for stdin); frames that do not\n"
-        "                        fit are dropped and counted\n"
+        "                        the largest JPEG of the frame size for testpattern and raw\n"
+        "                        camera formats, the driver's frame size for MJPEG cameras,\n"
+        "                        1.5x the largest file for file:, and at least 4M for stdin);\n"
+        "                        frames that do not fit are dropped and counted\n"
         "      --group G         hand the ring (0640) and viewer objects (0660) to group G,\n"
         "                        e.g. the web server's group www-data\n"
         "      --keep-ring       leave the shared-memory objects in place at exit\n"
@@ -74,13 +96,35 @@ static void usage(FILE *out)
         "  -h, --help            show this help and exit\n"
         "      --version         show the version and exit\n"
         "\n"
+        "V4L2 cameras (--source /dev/...; capd needs the 'video' group, the web server does not):\n"
+        "      --list            list the cameras (or only --source's) with their formats, sizes,\n"
+        "                        frame rates and controls, then exit\n"
+        "      --format F        " V4L2DEV_FORMAT_CHOICES "\n"
+        "                        (default: auto = MJPEG passed through untouched, else YUYV,\n"
+        "                        UYVY, NV12, YU12 or GREY encoded from planar YUV, else RGB24\n"
+        "                        or BGR24 converted by libv4l2); the choice is logged\n"
+        "      --ctrl NAME=VALUE set a camera control at every open, NAME as --list prints it\n"
+        "                        (e.g. brightness=140, power_line_frequency=50_hz); repeatable\n"
+        "      --idle-stop S     close the camera after S s without viewers; the ring shows\n"
+        "                        'idle' and the camera reopens when a viewer arrives (0: keep it\n"
+        "                        open; default: 10)\n"
+        "      --drop-same N     skip up to N identical consecutive frames (default: 0)\n"
+        "      --encoders N      JPEG encode threads for raw formats, 1-16; frames stay in order\n"
+        "                        and are dropped, not queued, when all are busy (default: 1, or\n"
+        "                        up to 4 above 20 megapixels per second on a multi-core machine)\n"
+        "      --wait-device     a camera missing at start is waited for (NO SIGNAL frames)\n"
+        "                        instead of an error\n"
+        "      An unplugged camera (or one silent for 2 s) gives NO SIGNAL frames about once a\n"
+        "      second while capd retries every second; capture resumes on replug.\n"
+        "\n"
         "Environment:\n"
         "  CAPD_SHM_PREFIX       shared-memory name prefix (default: capd-); responders must\n"
         "                        use the same value\n"
         "\n"
         "SIGTERM or SIGINT stops capd cleanly and removes its shared-memory objects.\n"
-        "Exit status: 0 after a clean stop (or the end of stdin), 2 for a bad option,\n"
-        "1 for any other error.\n");
+        "Exit status: 0 after a clean stop (or the end of stdin) or a listing, 2 for a bad\n"
+        "option (including a control or format the camera does not have), 1 for any other\n"
+        "error (such as a camera that does not exist).\n");
 }
 
 static uint32_t option_u32(const char *flag, const char *value, uint32_t min, uint32_t max)
@@ -150,7 +194,14 @@ static void parse_options(int argc, char **argv, struct options *o)
         OPT_SLOT_SIZE,
         OPT_GROUP,
         OPT_KEEP,
-        OPT_VERSION
+        OPT_VERSION,
+        OPT_LIST,
+        OPT_FORMAT,
+        OPT_CTRL,
+        OPT_IDLE_STOP,
+        OPT_DROP_SAME,
+        OPT_ENCODERS,
+        OPT_WAIT_DEVICE
     };
     static const struct option longopts[] = {
         {"name", required_argument, NULL, 'n'},
@@ -162,6 +213,13 @@ static void parse_options(int argc, char **argv, struct options *o)
         {"slot-size", required_argument, NULL, OPT_SLOT_SIZE},
         {"group", required_argument, NULL, OPT_GROUP},
         {"keep-ring", no_argument, NULL, OPT_KEEP},
+        {"list", no_argument, NULL, OPT_LIST},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"ctrl", required_argument, NULL, OPT_CTRL},
+        {"idle-stop", required_argument, NULL, OPT_IDLE_STOP},
+        {"drop-same", required_argument, NULL, OPT_DROP_SAME},
+        {"encoders", required_argument, NULL, OPT_ENCODERS},
+        {"wait-device", no_argument, NULL, OPT_WAIT_DEVICE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -178,6 +236,8 @@ static void parse_options(int argc, char **argv, struct options *o)
     o->quality = 80;
     o->slots = RING_DEFAULT_SLOTS;
     o->group = (gid_t)-1;
+    o->format = V4L2DEV_AUTO;
+    o->idle_stop_s = DEFAULT_IDLE_STOP_S;
 
     opterr = 0; /* we name the bad flag ourselves */
     while ((c = getopt_long(argc, argv, ":n:s:vh", longopts, NULL)) != -1) {
@@ -213,6 +273,34 @@ static void parse_options(int argc, char **argv, struct options *o)
         case OPT_KEEP:
             o->keep_ring = 1;
             break;
+        case OPT_LIST:
+            o->list = 1;
+            break;
+        case OPT_FORMAT:
+            if (v4l2dev_format_parse(optarg, &o->format) < 0)
+                die_bad_option("--format", optarg, "expected one of " V4L2DEV_FORMAT_CHOICES);
+            break;
+        case OPT_CTRL: {
+            const char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg || !eq[1])
+                die_bad_option("--ctrl", optarg, "expected NAME=VALUE, e.g. brightness=140");
+            if (o->control_count == MAX_CONTROLS)
+                die_bad_option("--ctrl", optarg, "too many controls");
+            o->controls[o->control_count++] = optarg;
+            break;
+        }
+        case OPT_IDLE_STOP:
+            o->idle_stop_s = option_u32("--idle-stop", optarg, 0, MAX_IDLE_STOP_S);
+            break;
+        case OPT_DROP_SAME:
+            o->drop_same = option_u32("--drop-same", optarg, 0, MAX_DROP_SAME);
+            break;
+        case OPT_ENCODERS:
+            o->encoders = option_u32("--encoders", optarg, 1, MAX_ENCODERS);
+            break;
+        case OPT_WAIT_DEVICE:
+            o->wait_device = 1;
+            break;
         case 'v':
             o->verbose = 1;
             break;
@@ -236,6 +324,7 @@ static void parse_options(int argc, char **argv, struct options *o)
                        "use 1-32 characters from a-z, 0-9, '_' and '-'");
 }
 
+/* Returns 0, or -errno after a message; -EINVAL means a bad option (exit 2). */
 static int create_source(const struct options *o, struct source **src)
 {
     struct source_params p = {
@@ -251,10 +340,19 @@ static int create_source(const struct options *o, struct source **src)
         return source_stdin_create(&p, src);
     if (strncmp(o->source, "file:", 5) == 0 && o->source[5])
         return source_file_create(&p, o->source + 5, src);
-    if (strncmp(o->source, "/dev/", 5) == 0)
-        die_bad_option("--source", o->source,
-                       "V4L2 cameras are not supported by this version yet; use testpattern, stdin "
-                       "or file:PATH");
+    if (strncmp(o->source, "/dev/", 5) == 0 && o->source[5]) {
+        struct source_v4l2_params v = {
+            .path = o->source,
+            .format = o->format,
+            .controls = o->controls,
+            .control_count = o->control_count,
+            .idle_stop_s = o->idle_stop_s,
+            .drop_same = o->drop_same,
+            .encoders = o->encoders,
+            .wait_device = o->wait_device,
+        };
+        return source_v4l2_create(&p, &v, src);
+    }
     die_bad_option("--source", o->source, "expected testpattern, stdin, file:PATH or /dev/videoN");
     return -EINVAL;
 }
@@ -280,16 +378,26 @@ int main(int argc, char **argv)
     struct ring_writer *ring = NULL;
     struct presence *presence = NULL;
     struct ring_writer_params rp;
-    uint64_t slot_size, last_beat, last_stats, frames_at_stats = 0;
+    uint64_t slot_size, last_beat, last_stats, last_viewers, frames_at_stats = 0;
     int rc, status = 1;
 
     log_init("capd", 0);
     parse_options(argc, argv, &o);
     log_init("capd", o.verbose);
+    if (o.list) {
+        /* --list with a camera path lists that one; otherwise every /dev/video*. */
+        if (strncmp(o.source, "/dev/", 5) == 0)
+            return v4l2dev_list_device(stdout, o.source) < 0 ? 1 : 0;
+        return v4l2dev_list_all(stdout) < 0 ? 1 : 0;
+    }
     install_signals();
 
-    if (create_source(&o, &src) < 0)
+    rc = create_source(&o, &src);
+    if (rc < 0) {
+        if (rc == -EINVAL)
+            status = EXIT_USAGE;
         goto out;
+    }
     slot_size = o.slot_size ? o.slot_size : src->geometry.default_slot_size;
     slot_size = round_up_pow2(slot_size, 4096);
     if (slot_size < RING_MIN_SLOT_SIZE)
@@ -317,7 +425,9 @@ int main(int argc, char **argv)
         .slot_size = (uint32_t)slot_size,
         .width = src->geometry.width,
         .height = src->geometry.height,
-        .fps_milli = strcmp(src->ops->kind, "stdin") == 0 ? 0 : o.fps * 1000u,
+        .fps_milli = src->geometry.fps_milli                ? src->geometry.fps_milli
+                     : strcmp(src->ops->kind, "stdin") == 0 ? 0
+                                                            : o.fps * 1000u,
         .group = o.group,
     };
     rc = ring_writer_create(&rp, &ring);
@@ -343,7 +453,8 @@ int main(int argc, char **argv)
              src->geometry.width, src->geometry.height, o.prefix, o.name, o.slots,
              (unsigned long long)(slot_size / 1024));
 
-    last_beat = last_stats = time_mono_ns();
+    last_beat = last_stats = last_viewers = time_mono_ns();
+    src->viewers = presence_count(presence);
     while (!stop_requested) {
         uint64_t now;
         rc = src->ops->step(src, ring, STEP_TIMEOUT_MS);
@@ -358,10 +469,14 @@ int main(int argc, char **argv)
             ring_writer_heartbeat(ring);
             last_beat = now;
         }
+        if (now - last_viewers >= VIEWERS_INTERVAL_NS) {
+            src->viewers = presence_count(presence);
+            last_viewers = now;
+        }
         if (now - last_stats >= STATS_INTERVAL_NS) {
             uint64_t frames = src->frames - frames_at_stats;
             uint32_t fps_milli = (uint32_t)(frames * 1000000000000ull / (now - last_stats));
-            uint32_t viewers = presence_count(presence);
+            uint32_t viewers = src->viewers;
             ring_writer_set_stats(ring, fps_milli, viewers);
             log_debug("%.2f fps, %u viewer%s, %llu frames, %llu dropped", fps_milli / 1000.0,
                       viewers, viewers == 1 ? "" : "s", (unsigned long long)src->frames,

@@ -4,6 +4,9 @@
 # Runs the real binaries of $BUILD: help and version, every bad flag or value (exit 2 naming the
 # flag), unusable sources (exit 1), a duplicate camera, SIGTERM/SIGINT cleanup, --keep-ring, and
 # the responder started by hand as a CGI program (state, snapshot, bad query) without a web server.
+# The V4L2 flags are checked here as far as a machine without cameras allows (--list, a missing
+# device, --wait-device's NO SIGNAL frames); capture itself is tested against vivid in
+# test_vivid.sh.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -173,6 +176,15 @@ expect_usage_error "--bogus" --bogus -- --bogus
 expect_usage_error "a stray argument" stray -- stray
 expect_usage_error "--source nosuch" --source -- --source nosuch
 expect_usage_error "--source file: (no path)" --source -- --source file:
+expect_usage_error "--format h264" --format -- --format h264
+expect_usage_error "--ctrl without =" --ctrl -- --ctrl brightness
+expect_usage_error "--ctrl without a name" --ctrl -- --ctrl =5
+expect_usage_error "--ctrl without a value" --ctrl -- --ctrl brightness=
+expect_usage_error "--idle-stop abc" --idle-stop -- --idle-stop abc
+expect_usage_error "--idle-stop 86401" --idle-stop -- --idle-stop 86401
+expect_usage_error "--drop-same -1" --drop-same -- --drop-same -1
+expect_usage_error "--encoders 0" --encoders -- --encoders 0
+expect_usage_error "--encoders 17" --encoders -- --encoders 17
 
 CAPD_SHM_PREFIX=Bad/Prefix run_capd "$TMP/prefix.out" --name usage
 if [ "$RC" -eq 2 ] && grep -q CAPD_SHM_PREFIX "$TMP/prefix.out"; then
@@ -197,6 +209,61 @@ if [ "$RC" -ne 0 ] && [ "$RC" -lt 128 ] && [ "$RC" -ne 124 ] &&
     pass "--source /dev/video9: exit $RC naming /dev/video9"
 else
     fail "--source /dev/video9: exit $RC: $(oneline "$TMP/video.out")"
+fi
+
+# A device node that is not a camera: exit 1 naming it.
+run_capd "$TMP/null.out" --name null --source /dev/null
+if [ "$RC" -eq 1 ] && grep -q "/dev/null" "$TMP/null.out" &&
+    grep -qi "not a V4L2 device" "$TMP/null.out" && [ ! -e "${SHM}null" ]; then
+    pass "--source /dev/null: exit 1, not a V4L2 device"
+else
+    fail "--source /dev/null: exit $RC: $(oneline "$TMP/null.out")"
+fi
+
+# ---- --list -------------------------------------------------------------------------------------
+run_capd "$TMP/list.out" --list
+if ls /dev/video* >/dev/null 2>&1; then
+    # A machine with cameras: each capture node gets a block starting with its path.
+    if [ "$RC" -eq 0 ] && grep -q "^/dev/video[0-9]*" "$TMP/list.out"; then
+        pass "capd --list: exit 0, lists $(grep -c '^/dev/video' "$TMP/list.out") node(s)"
+    else
+        fail "capd --list: exit $RC: $(oneline "$TMP/list.out")"
+    fi
+elif [ "$RC" -eq 0 ] && grep -q "no V4L2 devices" "$TMP/list.out"; then
+    pass "capd --list without cameras: exit 0, $(oneline "$TMP/list.out")"
+else
+    fail "capd --list without cameras: exit $RC: $(oneline "$TMP/list.out")"
+fi
+run_capd "$TMP/list9.out" --list --source /dev/video9
+if [ "$RC" -eq 1 ] && grep -q "/dev/video9" "$TMP/list9.out"; then
+    pass "capd --list --source /dev/video9: exit 1 naming it"
+else
+    fail "capd --list --source /dev/video9: exit $RC: $(oneline "$TMP/list9.out")"
+fi
+
+# ---- --wait-device: a camera that is not there yet is NO SIGNAL, not an error -------------------
+if start_capd waitdev --source /dev/video9 --wait-device --size 320x240; then
+    sleep 1.2
+    cgi "$TMP/waitdev.cgi" "action=state&cam=waitdev"
+    cgi "$TMP/waitsnap.cgi" "action=snapshot&cam=waitdev"
+    if running "$CAPD_PID" && grep -q '"state":"no-signal"' "$TMP/waitdev.cgi.body" &&
+        head -1 "$TMP/waitsnap.cgi" | grep -q '^Status: 200' &&
+        [ "$(head -c 2 "$TMP/waitsnap.cgi.body" | od -An -tx1 | tr -d ' ')" = ffd8 ] &&
+        grep -q "waiting for it" "$TMP/capd-waitdev.log"; then
+        pass "--source /dev/video9 --wait-device: runs, state no-signal, a NO SIGNAL JPEG"
+    else
+        why="state $(oneline "$TMP/waitdev.cgi.body"), snapshot $(head -1 "$TMP/waitsnap.cgi")"
+        fail "--wait-device: $why, log $(oneline "$TMP/capd-waitdev.log")"
+    fi
+    # The retries stay quiet: the failure is logged once, not every second.
+    if [ "$(grep -c "/dev/video9" "$TMP/capd-waitdev.log")" -le 2 ]; then
+        pass "--wait-device: the missing device is logged once, not at every retry"
+    else
+        fail "--wait-device: logged $(grep -c /dev/video9 "$TMP/capd-waitdev.log") times"
+    fi
+    stop_with TERM "$CAPD_PID"
+else
+    fail "--wait-device: capd did not start"
 fi
 
 run_capd "$TMP/nofile.out" --name nofile --source file:/nonexistent
