@@ -2,7 +2,8 @@
 # demo.sh - `make demo`: runs capd (camera "default") and lighttpd with lighttpd.conf, in the foreground.
 #
 # Environment: PORT (default 8080), CAPD_ARGS (extra capd flags, e.g. "--source file:/tmp/jpgs"),
-# HOST (default 127.0.0.1). Ctrl-C stops both.
+# HOST (default 127.0.0.1). Ctrl-C stops both. Without --source in CAPD_ARGS the demo shows
+# /dev/video0 when there is one that capd can open, else the test pattern.
 set -u
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,14 +36,17 @@ mkdir -p "$rundir"
 : > "$rundir/error.log"
 
 source_arg=""
+camera=""
 case " ${CAPD_ARGS:-} " in
 *" --source "* | *" -s "* | *" --source="*) ;;
 *)
-    # Real cameras arrive with V4L2 support; until then the test pattern.
-    if [ -e /dev/video0 ]; then
-        echo "demo: /dev/video0 found, but this version cannot capture from V4L2 yet; using the test pattern"
+    if [ -c /dev/video0 ]; then
+        camera=/dev/video0
+        source_arg="--source /dev/video0"
+        echo "demo: showing the camera /dev/video0 (CAPD_ARGS=\"--source testpattern\" for the test pattern)"
+    else
+        source_arg="--source testpattern"
     fi
-    source_arg="--source testpattern"
     ;;
 esac
 
@@ -56,6 +60,18 @@ capd_pid=$!
 i=0
 while [ ! -e "/dev/shm/${CAPD_SHM_PREFIX:-capd-}default" ]; do
     if ! kill -0 "$capd_pid" 2>/dev/null; then
+        wait "$capd_pid"
+        if [ -n "$camera" ]; then
+            # Not a capture device, no permission (the video group), or busy: the test pattern
+            # still shows that the rest works.
+            echo "demo: capd cannot use $camera (see its message above); using the test pattern"
+            camera=""
+            # shellcheck disable=SC2086 # CAPD_ARGS is a list of flags
+            "$bin/capd" --name default --source testpattern ${CAPD_ARGS:-} &
+            capd_pid=$!
+            i=0
+            continue
+        fi
         capd_pid=""
         echo "demo: capd did not start (see its message above)" >&2
         exit 1
