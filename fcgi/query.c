@@ -96,22 +96,132 @@ static int route_from_word(const char *w, size_t len, enum query_route *route)
         *route = ROUTE_SNAPSHOT;
     else if (len == 5 && memcmp(w, "state", 5) == 0)
         *route = ROUTE_STATE;
+    else if (len == 9 && memcmp(w, "video.cgi", 9) == 0) /* VAPIX /axis-cgi/mjpg/video.cgi */
+        *route = ROUTE_STREAM;
+    else if (len == 9 && memcmp(w, "image.cgi", 9) == 0) /* VAPIX /axis-cgi/jpg/image.cgi */
+        *route = ROUTE_SNAPSHOT;
     else
         return -ENOENT;
     return 0;
 }
 
+/* Known parameters. Aliases share a slot: giving both is as wrong as giving
+ * one twice. VAPIX names (camera, nbrofframes, duration, resolution) alias or
+ * extend capd's own. */
+enum param_slot { SLOT_ACTION, SLOT_CAM, SLOT_FPS, SLOT_FRAMES, SLOT_SECONDS, SLOT_PARTS,
+                  SLOT_RESOLUTION, SLOT_DUAL_FINAL, SLOT_HEADERS };
+static const struct {
+    const char *name;
+    enum param_slot slot;
+} known_params[] = {
+    {"action", SLOT_ACTION},         {"cam", SLOT_CAM},         {"camera", SLOT_CAM},
+    {"fps", SLOT_FPS},               {"frames", SLOT_FRAMES},   {"nbrofframes", SLOT_FRAMES},
+    {"seconds", SLOT_SECONDS},       {"duration", SLOT_SECONDS}, {"parts", SLOT_PARTS},
+    {"resolution", SLOT_RESOLUTION}, {"dual_final", SLOT_DUAL_FINAL},
+    {"headers", SLOT_HEADERS},
+};
+
+/* "0" or "1". */
+static int parse_flag(const char *v, int *out)
+{
+    if ((v[0] != '0' && v[0] != '1') || v[1])
+        return -EINVAL;
+    *out = v[0] == '1';
+    return 0;
+}
+
+/* Applies one known parameter. 0, or -EINVAL with the reason in err. */
+static int apply_param(struct query *q, enum param_slot slot, const char *name, const char *value,
+                       char *err, size_t errlen)
+{
+    switch (slot) {
+    case SLOT_ACTION:
+        if (route_from_word(value, strlen(value), &q->action) < 0)
+            goto bad;
+        return 0;
+    case SLOT_CAM:
+        /* A name, or (VAPIX) a 1-based index: digits are valid names too. */
+        if (!ring_name_valid(value))
+            goto bad;
+        memcpy(q->cam, value, strlen(value) + 1);
+        return 0;
+    case SLOT_FPS:
+        /* 0 means no cap, as in VAPIX. */
+        if (strcmp(value, "0") == 0) {
+            q->fps_milli = 0;
+            return 0;
+        }
+        if (parse_fps_milli(value, &q->fps_milli) < 0)
+            goto bad;
+        return 0;
+    case SLOT_FRAMES:
+        if (parse_u64(value, 1, MAX_FRAMES, &q->frames) < 0)
+            goto bad;
+        return 0;
+    case SLOT_SECONDS:
+        if (parse_u64(value, 1, MAX_SECONDS, &q->seconds) < 0)
+            goto bad;
+        return 0;
+    case SLOT_PARTS:
+        if (strcmp(value, "full") == 0)
+            q->parts = PARTS_FULL;
+        else if (strcmp(value, "early") == 0)
+            q->parts = PARTS_EARLY;
+        else if (strcmp(value, "auto") == 0)
+            q->parts = PARTS_AUTO;
+        else
+            goto bad;
+        return 0;
+    case SLOT_RESOLUTION:
+        if (parse_size(value, 1, RING_MAX_DIMENSION, &q->res_width, &q->res_height) < 0)
+            goto bad;
+        return 0;
+    case SLOT_DUAL_FINAL:
+        if (parse_flag(value, &q->dual_final) < 0)
+            goto bad;
+        return 0;
+    case SLOT_HEADERS:
+        if (parse_flag(value, &q->headers) < 0)
+            goto bad;
+        return 0;
+    }
+bad:
+    switch (slot) {
+    case SLOT_ACTION:
+        snprintf(err, errlen, "action must be stream, snapshot or state");
+        break;
+    case SLOT_CAM:
+        snprintf(err, errlen, "%s must be a camera name (1-64 characters from a-z, 0-9, '_' and "
+                              "'-') or a camera's 1-based number", name);
+        break;
+    case SLOT_FPS:
+        snprintf(err, errlen, "fps must be 0 (no cap) or a number from 0.001 to 120");
+        break;
+    case SLOT_FRAMES:
+        snprintf(err, errlen, "%s must be a whole number from 1 to %llu", name,
+                 (unsigned long long)MAX_FRAMES);
+        break;
+    case SLOT_SECONDS:
+        snprintf(err, errlen, "%s must be a whole number from 1 to %llu", name,
+                 (unsigned long long)MAX_SECONDS);
+        break;
+    case SLOT_PARTS:
+        snprintf(err, errlen, "parts must be full, early or auto");
+        break;
+    case SLOT_RESOLUTION:
+        snprintf(err, errlen, "resolution must be WIDTHxHEIGHT, e.g. 640x480");
+        break;
+    case SLOT_DUAL_FINAL:
+    case SLOT_HEADERS:
+        snprintf(err, errlen, "%s must be 0 or 1", name);
+        break;
+    }
+    return -EINVAL;
+}
+
 int query_parse(const char *qs, struct query *q, char *err, size_t errlen)
 {
-    enum {
-        SEEN_ACTION = 1,
-        SEEN_CAM = 2,
-        SEEN_FPS = 4,
-        SEEN_FRAMES = 8,
-        SEEN_SECONDS = 16,
-        SEEN_PARTS = 32
-    };
-    unsigned seen = 0;
+    const char *seen_as[SLOT_HEADERS + 1] = {NULL};
     const char *p;
     size_t qlen;
 
@@ -128,10 +238,10 @@ int query_parse(const char *qs, struct query *q, char *err, size_t errlen)
     p = qs;
     while (*p) {
         const char *end = strchr(p, '&');
-        const char *eq;
+        const char *eq, *known = NULL;
         size_t plen = end ? (size_t)(end - p) : strlen(p);
         char name[VALUE_MAX], value[VALUE_MAX];
-        unsigned bit = 0;
+        enum param_slot slot = SLOT_ACTION;
         int rc;
 
         if (plen == 0) { /* "a=1&&b=2" or a trailing '&': harmless */
@@ -148,21 +258,15 @@ int query_parse(const char *qs, struct query *q, char *err, size_t errlen)
         rc = eq ? query_unescape(eq + 1, plen - (size_t)(eq + 1 - p), value, sizeof(value)) : 0;
         if (!eq)
             value[0] = '\0';
-        if (strcmp(name, "action") == 0)
-            bit = SEEN_ACTION;
-        else if (strcmp(name, "cam") == 0)
-            bit = SEEN_CAM;
-        else if (strcmp(name, "fps") == 0)
-            bit = SEEN_FPS;
-        else if (strcmp(name, "frames") == 0)
-            bit = SEEN_FRAMES;
-        else if (strcmp(name, "seconds") == 0)
-            bit = SEEN_SECONDS;
-        else if (strcmp(name, "parts") == 0)
-            bit = SEEN_PARTS;
+        for (size_t i = 0; i < ARRAY_SIZE(known_params); i++) {
+            if (strcmp(name, known_params[i].name) == 0) {
+                known = known_params[i].name; /* a constant: safe to echo */
+                slot = known_params[i].slot;
+            }
+        }
         if (rc < 0) {
-            if (bit)
-                snprintf(err, errlen, "parameter %s: %s", name,
+            if (known)
+                snprintf(err, errlen, "parameter %s: %s", known,
                          rc == -ENAMETOOLONG ? "value too long" : "bad percent-escape or NUL byte");
             else
                 snprintf(err, errlen, "a parameter value is %s",
@@ -171,67 +275,23 @@ int query_parse(const char *qs, struct query *q, char *err, size_t errlen)
             return -EINVAL;
         }
         p += plen + (end ? 1 : 0);
-        if (!bit) /* unknown parameter: ignored, e.g. cache-busters */
+        if (!known) /* unknown parameter: ignored, e.g. cache-busters */
             continue;
-        if (seen & bit) {
-            snprintf(err, errlen, "parameter %s given more than once", name);
+        if (seen_as[slot]) {
+            if (strcmp(seen_as[slot], known) == 0)
+                snprintf(err, errlen, "parameter %s given more than once", known);
+            else
+                snprintf(err, errlen, "parameters %s and %s mean the same; give one",
+                         seen_as[slot], known);
             return -EINVAL;
         }
-        seen |= bit;
+        seen_as[slot] = known;
         if (!value[0]) {
-            snprintf(err, errlen, "parameter %s has no value", name);
+            snprintf(err, errlen, "parameter %s has no value", known);
             return -EINVAL;
         }
-        switch (bit) {
-        case SEEN_ACTION:
-            if (route_from_word(value, strlen(value), &q->action) < 0) {
-                snprintf(err, errlen, "action must be stream, snapshot or state");
-                return -EINVAL;
-            }
-            break;
-        case SEEN_CAM:
-            if (!ring_name_valid(value)) {
-                snprintf(err, errlen, "cam must be 1-64 characters from a-z, 0-9, '_' and '-'");
-                return -EINVAL;
-            }
-            memcpy(q->cam, value, strlen(value) + 1);
-            break;
-        case SEEN_FPS:
-            rc = parse_fps_milli(value, &q->fps_milli);
-            if (rc < 0) {
-                snprintf(err, errlen, "fps must be a number from 0.001 to 120");
-                return -EINVAL;
-            }
-            break;
-        case SEEN_FRAMES:
-            if (parse_u64(value, 1, MAX_FRAMES, &q->frames) < 0) {
-                snprintf(err, errlen, "frames must be a whole number from 1 to %llu",
-                         (unsigned long long)MAX_FRAMES);
-                return -EINVAL;
-            }
-            break;
-        case SEEN_SECONDS:
-            if (parse_u64(value, 1, MAX_SECONDS, &q->seconds) < 0) {
-                snprintf(err, errlen, "seconds must be a whole number from 1 to %llu",
-                         (unsigned long long)MAX_SECONDS);
-                return -EINVAL;
-            }
-            break;
-        case SEEN_PARTS:
-            if (strcmp(value, "full") == 0)
-                q->parts = PARTS_FULL;
-            else if (strcmp(value, "early") == 0)
-                q->parts = PARTS_EARLY;
-            else if (strcmp(value, "auto") == 0)
-                q->parts = PARTS_AUTO;
-            else {
-                snprintf(err, errlen, "parts must be full, early or auto");
-                return -EINVAL;
-            }
-            break;
-        default:
-            break;
-        }
+        if (apply_param(q, slot, known, value, err, errlen) < 0)
+            return -EINVAL;
     }
     return 0;
 }

@@ -29,18 +29,24 @@ struct query {
     uint64_t frames;           /* 0 = no limit */
     uint64_t seconds;          /* 0 = no limit */
     enum query_parts parts;
+    uint32_t res_width, res_height; /* resolution= (VAPIX): 0 when not given */
+    int dual_final;            /* send the last frame of a burst twice (WebKit) */
+    int headers;               /* extra timing headers on each part */
 };
 
 /* Parses a raw QUERY_STRING (may be NULL or empty). Known parameters: action,
- * cam, fps, frames, seconds, parts. Unknown parameters are ignored (clients add
- * cache-busters), but every parameter must be well-formed. Returns 0, or
+ * cam (alias camera), fps (0 = no cap), frames (alias nbrofframes), seconds
+ * (alias duration), parts, resolution, dual_final, headers. Unknown parameters
+ * are ignored (clients add cache-busters), but every parameter must be
+ * well-formed, and none may be given twice (nor with its alias). Returns 0, or
  * -EINVAL with a one-line reason for the client in err (always NUL-terminated;
  * it never echoes raw input bytes other than the parameter's known name).
  * Thread-safe (no shared state). */
 int query_parse(const char *qs, struct query *q, char *err, size_t errlen);
 
 /* Decides the endpoint from the last non-empty segment of PATH_INFO, else of
- * SCRIPT_NAME ("stream", "snapshot", "state"), combined with action=. Returns
+ * SCRIPT_NAME ("stream", "snapshot", "state", and VAPIX's "video.cgi" and
+ * "image.cgi"), combined with action=. Returns
  * 0 and the route in *route; -ENOENT when neither names an endpoint;
  * -EINVAL when the path and action= disagree. Either string may be NULL. */
 int query_route(const char *script_name, const char *path_info, enum query_route action,

@@ -323,7 +323,7 @@ static void test_parse_fps_invalid(void)
 {
     static const char *values[] = {
         "-1",
-        "0",
+        "00",
         "0.0",
         "0.000",
         "0.0001",
@@ -826,6 +826,52 @@ static void test_fuzz(void)
     CHECKF(accepted > FUZZ_ITERATIONS / 100, "only %u inputs accepted", accepted);
 }
 
+/* VAPIX names: aliases of capd's own, plus resolution; and the per-viewer flags. */
+static void test_parse_vapix_and_flags(void)
+{
+    struct query q;
+    expect_ok("camera=2&nbrofframes=10&duration=5&resolution=640x480&fps=0", &q);
+    CHECK_STREQ(q.cam, "2");
+    CHECK_EQ_INT(q.frames, 10);
+    CHECK_EQ_INT(q.seconds, 5);
+    CHECK_EQ_INT(q.res_width, 640);
+    CHECK_EQ_INT(q.res_height, 480);
+    CHECK_EQ_INT(q.fps_milli, 0);
+    expect_ok("dual_final=1&headers=1&compression=30&clock=1", &q);
+    CHECK_EQ_INT(q.dual_final, 1);
+    CHECK_EQ_INT(q.headers, 1);
+    expect_ok("dual_final=0&headers=0", &q);
+    CHECK_EQ_INT(q.dual_final, 0);
+    CHECK_EQ_INT(q.headers, 0);
+    expect_invalid("cam=a&camera=b", "cam", NULL);
+    expect_invalid("frames=1&nbrofframes=2", "nbrofframes", NULL);
+    expect_invalid("duration=1&seconds=2", "seconds", NULL);
+    expect_invalid("resolution=640", "resolution", NULL);
+    expect_invalid("resolution=0x480", "resolution", NULL);
+    expect_invalid("resolution=640x480x2", "resolution", NULL);
+    expect_invalid("resolution=99999x1", "resolution", NULL);
+    expect_invalid("dual_final=2", "dual_final", NULL);
+    expect_invalid("headers=yes", "headers", NULL);
+    expect_invalid("nbrofframes=0", "nbrofframes", NULL);
+    expect_invalid("duration=-5", "duration", NULL);
+}
+
+static void test_route_vapix(void)
+{
+    enum query_route r = ROUTE_NONE;
+    char err[ERRLEN];
+    CHECK_EQ_INT(query_route("/axis-cgi/mjpg/video.cgi", "", ROUTE_NONE, &r, err, sizeof(err)), 0);
+    CHECK_EQ_INT(r, ROUTE_STREAM);
+    CHECK_EQ_INT(query_route("/axis-cgi/jpg/image.cgi", NULL, ROUTE_NONE, &r, err, sizeof(err)), 0);
+    CHECK_EQ_INT(r, ROUTE_SNAPSHOT);
+    CHECK_EQ_INT(query_route("/cgi-bin/capd.cgi", "/axis-cgi/mjpg/video.cgi", ROUTE_NONE, &r, err,
+                             sizeof(err)),
+                 0);
+    CHECK_EQ_INT(r, ROUTE_STREAM);
+    CHECK_EQ_INT(query_route("/axis-cgi/jpg/image.cgi", NULL, ROUTE_STREAM, &r, err, sizeof(err)),
+                 -EINVAL);
+}
+
 int main(void)
 {
     RUN_TEST(test_parse_empty_gives_defaults);
@@ -843,6 +889,8 @@ int main(void)
     RUN_TEST(test_parse_repeated);
     RUN_TEST(test_parse_empty_value);
     RUN_TEST(test_parse_fps_invalid);
+    RUN_TEST(test_parse_vapix_and_flags);
+    RUN_TEST(test_route_vapix);
     RUN_TEST(test_parse_frames_seconds_invalid);
     RUN_TEST(test_parse_cam_invalid);
     RUN_TEST(test_parse_raw_bytes_never_echoed);
