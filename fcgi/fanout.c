@@ -30,6 +30,8 @@ struct fbuf {
     uint8_t *data;
     size_t size, cap;
     uint64_t capture_us;
+    uint64_t publish_ns; /* CLOCK_MONOTONIC, from the ring */
+    uint64_t seq, generation;
     uint32_t width, height;
     enum frame_source source;
     int refs;          /* changed by the I/O thread only */
@@ -49,6 +51,9 @@ struct viewer {
     char part[SERVE_PART_HEADER_MAX];
     uint64_t last_send_ns;     /* when the last part started */
     uint64_t sent;
+    uint64_t drops;            /* frames of the ring this viewer never got */
+    uint64_t last_seq, last_generation;
+    int dual_pending;          /* dual_final=1: the last frame is still to be repeated */
     int want_out;              /* registered for EPOLLOUT */
     int closing;               /* the part being written is the stream's last */
     struct presence_claim claim;
@@ -76,6 +81,7 @@ struct channel {
     struct viewer *active;
     struct fbuf *newest;     /* what idle viewers get next: a live frame or a card */
     uint32_t card_w, card_h; /* size of the last live frame, for the offline card */
+    uint64_t interval_ns;    /* between the last two frames, for dual_final */
     struct cards cards;
     struct presence *presence;
 };
@@ -172,6 +178,9 @@ static void *waiter_main(void *arg)
         if (rc == 0) {
             buf->size = rf.size;
             buf->capture_us = rf.capture_us;
+            buf->publish_ns = rf.publish_ns;
+            buf->seq = rf.seq;
+            buf->generation = rf.generation;
             buf->width = rf.width;
             buf->height = rf.height;
             buf->source = rf.flags & RING_FRAME_CARD ? SOURCE_CARD : SOURCE_LIVE;
@@ -284,10 +293,30 @@ static void viewer_start(struct channel *ch, struct viewer *v, struct fbuf *b, u
     struct iovec pieces[3];
     int n = 0, need_iov, need_hdr;
 
+    if (b == v->last) {
+        v->dual_pending = 0; /* a repeat: keep-alive or the dual-final copy */
+    } else if (b->source != SOURCE_OFFLINE) {
+        if (b->generation == v->last_generation && b->seq > v->last_seq + 1)
+            v->drops += b->seq - v->last_seq - 1;
+        v->last_seq = b->seq;
+        v->last_generation = b->generation;
+        v->dual_pending = v->s.dual_final;
+    } else {
+        v->dual_pending = 0;
+    }
     v->closing = v->s.frames && v->sent + 1 >= v->s.frames;
-    if (!v->s.early)
-        pieces[n++] = (struct iovec){
-            v->part, serve_part_header(v->part, b->size, b->capture_us, source_names[b->source])};
+    if (!v->s.early) {
+        struct serve_part part = {
+            .len = b->size,
+            .capture_us = b->capture_us,
+            .source = source_names[b->source],
+            .timing = v->s.timing,
+            .publish_us = b->publish_ns ? serve_mono_to_real_us(b->publish_ns) : b->capture_us,
+            .seq = b->seq,
+            .drops = v->drops,
+        };
+        pieces[n++] = (struct iovec){v->part, serve_part_header(v->part, &part)};
+    }
     pieces[n++] = (struct iovec){b->data, b->size};
     if (v->closing)
         pieces[n++] = (struct iovec){(void *)close_boundary, sizeof(close_boundary) - 1};
@@ -334,6 +363,8 @@ static void channel_offline(struct channel *ch)
     b->width = ch->card_w;
     b->height = ch->card_h;
     b->source = SOURCE_OFFLINE;
+    b->publish_ns = 0;
+    b->seq = b->generation = 0;
     fbuf_ref(b);
     fbuf_unref(ch, ch->newest);
     ch->newest = b;
@@ -394,6 +425,8 @@ static int channel_timeout(struct channel *ch, uint64_t now)
             continue;
         if (v->s.deadline_ns && v->s.deadline_ns < due)
             due = v->s.deadline_ns;
+        if (v->dual_pending && v->last_send_ns + serve_dual_final_delay_ns(ch->interval_ns) < due)
+            due = v->last_send_ns + serve_dual_final_delay_ns(ch->interval_ns);
         if (v->s.min_interval_ns && ch->newest && ch->newest != v->last &&
             v->last_send_ns + v->s.min_interval_ns < due)
             due = v->last_send_ns + v->s.min_interval_ns;
@@ -424,6 +457,9 @@ static void channel_serve(struct channel *ch, uint64_t now, int stopping)
             (!v->s.min_interval_ns || !v->last_send_ns ||
              now - v->last_send_ns >= v->s.min_interval_ns))
             viewer_start(ch, v, ch->newest, now);
+        else if (v->dual_pending && v->last &&
+                 now - v->last_send_ns >= serve_dual_final_delay_ns(ch->interval_ns))
+            viewer_start(ch, v, v->last, now);
         else if (now - v->last_send_ns >= SERVE_REPEAT_INTERVAL_NS && (v->last || ch->newest))
             viewer_start(ch, v, v->last ? v->last : ch->newest, now);
     }
@@ -463,6 +499,9 @@ static void *io_main(void *arg)
         generation = ch->generation;
         pthread_mutex_unlock(&ch->lock);
         if (published) {
+            if (ch->newest && ch->newest->source != SOURCE_OFFLINE &&
+                published->capture_us > ch->newest->capture_us)
+                ch->interval_ns = (published->capture_us - ch->newest->capture_us) * 1000u;
             fbuf_ref(published);
             fbuf_unref(ch, ch->newest);
             ch->newest = published;

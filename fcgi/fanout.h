@@ -24,6 +24,8 @@ struct fanout_stream {
     int fd;                   /* the request's FastCGI connection (blocking) */
     int request_id;           /* FastCGI request id */
     int early;                /* early part layout (see serve.c) */
+    int timing;               /* headers=1: timing headers on each part */
+    int dual_final;           /* dual_final=1: the last frame of a burst twice */
     uint64_t min_interval_ns; /* per-viewer fps cap; 0 = none */
     uint64_t frames;          /* end after this many parts; 0 = no limit */
     uint64_t deadline_ns;     /* CLOCK_MONOTONIC end; 0 = none */

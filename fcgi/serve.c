@@ -85,6 +85,13 @@ static int resolve_camera(const struct serve_config *cfg, const char *requested,
                 return 0;
             }
         }
+        /* VAPIX's camera=N: the N-th camera in name order, when no camera
+         * has that name. */
+        uint64_t index;
+        if (parse_u64(requested, 1, (uint64_t)n, &index) == 0) {
+            snprintf(cam, RING_NAME_MAX + 1, "%s", tnames[index - 1]);
+            return 0;
+        }
         snprintf(err, errlen, "unknown camera '%s'", requested);
         return 404;
     }
@@ -111,39 +118,102 @@ static int resolve_camera(const struct serve_config *cfg, const char *requested,
     return 400;
 }
 
+/* VAPIX resolution=WxH: served only when the camera has that size (capd does
+ * not scale). 0, or 400 with the size that is available. */
+static int check_resolution(const struct serve_config *cfg, const char *cam,
+                            const struct query *q, char *err, size_t errlen)
+{
+    struct ring_reader *reader = ring_reader_create(cfg->prefix, cam);
+    struct ring_info info;
+    uint32_t w, h;
+    int status = 0;
+
+    ring_reader_info(reader, &info); /* zeroes info when there is no ring */
+    w = info.frame_width ? info.frame_width : info.width;
+    h = info.frame_height ? info.frame_height : info.height;
+    if (w != q->res_width || h != q->res_height) {
+        if (w && h)
+            snprintf(err, errlen, "resolution %ux%u is not available for camera '%s'; available: "
+                     "%ux%u", q->res_width, q->res_height, cam, w, h);
+        else
+            snprintf(err, errlen, "resolution %ux%u: camera '%s' is offline, its size unknown",
+                     q->res_width, q->res_height, cam);
+        status = 400;
+    }
+    ring_reader_destroy(reader);
+    return status;
+}
+
 /* ---- stream --------------------------------------------------------------------- */
 
 static const char EARLY_HEADERS[] = SERVE_EARLY_HEADERS;
 static const char NEXT_BOUNDARY[] = SERVE_NEXT_BOUNDARY;
 static const char CLOSE_BOUNDARY[] = SERVE_CLOSE_BOUNDARY;
 
-size_t serve_part_header(char *buf, size_t len, uint64_t capture_us, const char *source)
+static void put_time(char *buf, size_t len, size_t *used, const char *name, uint64_t us)
 {
+    int n = snprintf(buf + *used, len - *used, "%s: %llu.%06llu\r\n", name,
+                     (unsigned long long)(us / 1000000u), (unsigned long long)(us % 1000000u));
+    if (n > 0 && (size_t)n < len - *used)
+        *used += (size_t)n;
+}
+
+size_t serve_part_header(char *buf, const struct serve_part *p)
+{
+    size_t used = 0;
     int n = snprintf(buf, SERVE_PART_HEADER_MAX,
                      "Content-Type: image/jpeg\r\n"
                      "Content-Length: %zu\r\n"
-                     "X-Timestamp: %llu.%06llu\r\n"
-                     "X-Capd-Source: %s\r\n"
-                     "\r\n",
-                     len, (unsigned long long)(capture_us / 1000000u),
-                     (unsigned long long)(capture_us % 1000000u), source);
-    return n < 0 ? 0 : (size_t)n < SERVE_PART_HEADER_MAX ? (size_t)n : SERVE_PART_HEADER_MAX - 1;
+                     "X-Capd-Source: %s\r\n",
+                     p->len, p->source);
+    if (n < 0 || (size_t)n >= SERVE_PART_HEADER_MAX)
+        return 0;
+    used = (size_t)n;
+    put_time(buf, SERVE_PART_HEADER_MAX, &used, "X-Timestamp", p->capture_us);
+    if (p->timing) {
+        put_time(buf, SERVE_PART_HEADER_MAX, &used, "X-Capd-Publish", p->publish_us);
+        put_time(buf, SERVE_PART_HEADER_MAX, &used, "X-Capd-Send", time_real_us());
+        n = snprintf(buf + used, SERVE_PART_HEADER_MAX - used,
+                     "X-Capd-Frame: %llu\r\nX-Capd-Drops: %llu\r\n", (unsigned long long)p->seq,
+                     (unsigned long long)p->drops);
+        if (n > 0 && (size_t)n < SERVE_PART_HEADER_MAX - used)
+            used += (size_t)n;
+    }
+    if (used + 2 >= SERVE_PART_HEADER_MAX)
+        return 0;
+    buf[used++] = '\r';
+    buf[used++] = '\n';
+    return used;
 }
 
-/* Writes one part and flushes it. In the early layout the next part's headers
- * follow the frame at once: Chromium shows a part only when the next part's
- * header block has arrived. The full layout carries Content-Length and the
- * capture time, which tools such as ffmpeg use. */
-static int send_part(struct out *out, int early, const uint8_t *jpeg, size_t len,
-                     uint64_t capture_us, const char *source, int last)
+uint64_t serve_mono_to_real_us(uint64_t mono_ns)
+{
+    uint64_t now_mono = time_mono_ns(), now_real = time_real_us();
+    uint64_t age_us = now_mono > mono_ns ? (now_mono - mono_ns) / 1000u : 0;
+    return now_real > age_us ? now_real - age_us : 0;
+}
+
+uint64_t serve_dual_final_delay_ns(uint64_t frame_interval_ns)
+{
+    /* A burst has ended when no frame came for twice the usual interval. */
+    uint64_t delay = 2 * frame_interval_ns;
+    return delay < SERVE_DUAL_FINAL_MIN_NS ? SERVE_DUAL_FINAL_MIN_NS : delay;
+}
+
+/* Writes one part. In the early layout the next part's headers follow the
+ * frame at once: Chromium shows a part only when the next part's header block
+ * has arrived. The full layout carries Content-Length and the capture time,
+ * which tools such as ffmpeg use. */
+static int send_part(struct out *out, int early, const uint8_t *jpeg, const struct serve_part *p,
+                     int last)
 {
     char headers[SERVE_PART_HEADER_MAX];
     struct iovec iov[4];
     int n = 0;
 
     if (!early)
-        iov[n++] = (struct iovec){headers, serve_part_header(headers, len, capture_us, source)};
-    iov[n++] = (struct iovec){(void *)jpeg, len};
+        iov[n++] = (struct iovec){headers, serve_part_header(headers, p)};
+    iov[n++] = (struct iovec){(void *)jpeg, p->len};
     if (last) {
         iov[n++] = (struct iovec){(void *)CLOSE_BOUNDARY, sizeof(CLOSE_BOUNDARY) - 1};
     } else {
@@ -178,8 +248,8 @@ static void presence_follow(struct presence **p, const struct serve_config *cfg,
 
 static int wants_early_parts(const struct query *q, char **envp)
 {
-    if (q->parts == PARTS_FULL)
-        return 0;
+    if (q->parts == PARTS_FULL || q->headers)
+        return 0; /* timing headers need the full layout */
     if (q->parts == PARTS_EARLY)
         return 1;
     /* Every browser's User-Agent starts with "Mozilla/"; tools (ffmpeg, VLC,
@@ -193,11 +263,13 @@ static void serve_stream(struct serve_worker *w, const struct serve_config *cfg,
     struct ring_reader *reader = NULL;
     struct presence *presence = NULL;
     struct ring_info info;
-    uint64_t start = time_mono_ns(), last_send = 0, sent = 0;
+    struct serve_part part = {.timing = q->headers};
+    uint64_t start = time_mono_ns(), last_send = 0, sent = 0, last_seq = 0, last_gen = 0;
     uint64_t min_interval = q->fps_milli ? 1000000000000ull / q->fps_milli : 0;
     uint64_t deadline = q->seconds ? start + q->seconds * 1000000000ull : 0;
+    uint64_t interval_ns = 0, prev_capture_us = 0;
     uint32_t active, card_w = 0, card_h = 0;
-    int offline = 0;
+    int offline = 0, dual_pending = 0;
 
     /* Relaxed: a gauge; the cap may be exceeded by a racing request for an instant. */
     active = atomic_fetch_add_explicit(&serve_counters.streams_active, 1, memory_order_relaxed) + 1;
@@ -227,6 +299,8 @@ static void serve_stream(struct serve_worker *w, const struct serve_config *cfg,
             .fd = out->fd,
             .request_id = out->request_id,
             .early = early,
+            .timing = q->headers,
+            .dual_final = q->dual_final,
             .min_interval_ns = min_interval,
             .frames = q->frames,
             .deadline_ns = deadline,
@@ -238,43 +312,50 @@ static void serve_stream(struct serve_worker *w, const struct serve_config *cfg,
     reader = ring_reader_create(cfg->prefix, cam);
     w->frame.size = 0;
     while (!*cfg->stop) {
-        uint64_t now = time_mono_ns(), wait_ns;
+        uint64_t now = time_mono_ns(), due, wait_ns;
         const uint8_t *jpeg = NULL;
-        size_t len = 0;
-        uint64_t capture_us = 0;
-        int rc, due_repeat, last;
+        int rc, due_repeat, due_dual, last;
 
         if (deadline && now >= deadline)
             break;
-        /* Sleep until a frame comes, the repeat is due or the time limit. */
-        wait_ns = last_send + SERVE_REPEAT_INTERVAL_NS > now ? last_send + SERVE_REPEAT_INTERVAL_NS - now : 0;
-        if (deadline && deadline - now < wait_ns)
-            wait_ns = deadline - now;
+        /* Sleep until a frame comes, or the repeat, the dual-final copy or the
+         * time limit is due. */
+        due = last_send + SERVE_REPEAT_INTERVAL_NS;
+        if (dual_pending && last_send + serve_dual_final_delay_ns(interval_ns) < due)
+            due = last_send + serve_dual_final_delay_ns(interval_ns);
+        if (deadline && deadline < due)
+            due = deadline;
+        wait_ns = due > now ? due - now : 0;
         rc = ring_reader_next(reader, &w->frame, (int)(wait_ns / 1000000u) + 1, cfg->stop);
         if (rc == -EINTR)
             break;
         now = time_mono_ns();
         due_repeat = now - last_send >= SERVE_REPEAT_INTERVAL_NS;
+        due_dual = dual_pending && now - last_send >= serve_dual_final_delay_ns(interval_ns);
         if (rc == 0 || rc == -EAGAIN) /* attached, capd alive */
             presence_follow(&presence, cfg, cam, ring_reader_generation(reader));
         if (rc == 0) {
             offline = 0;
             card_w = w->frame.width;
             card_h = w->frame.height;
+            if (prev_capture_us && w->frame.capture_us > prev_capture_us)
+                interval_ns = (w->frame.capture_us - prev_capture_us) * 1000u;
+            prev_capture_us = w->frame.capture_us;
             /* Per-viewer fps cap: newer frames replace this one meanwhile. */
             if (min_interval && last_send && now - last_send < min_interval)
                 continue;
-            jpeg = w->frame.data;
-            len = w->frame.size;
-            capture_us = w->frame.capture_us;
+            /* Frames of this generation the viewer never got. */
+            if (w->frame.generation == last_gen && w->frame.seq > last_seq + 1)
+                part.drops += w->frame.seq - last_seq - 1;
+            last_seq = w->frame.seq;
+            last_gen = w->frame.generation;
+            dual_pending = q->dual_final;
         } else if (rc == -EAGAIN) {
-            if (!due_repeat)
+            if (!due_repeat && !due_dual)
                 continue;
             if (w->frame.size == 0 && ring_reader_latest(reader, &w->frame) < 0)
                 continue; /* nothing sendable yet */
-            jpeg = w->frame.data;
-            len = w->frame.size;
-            capture_us = w->frame.capture_us;
+            dual_pending = 0; /* sent twice now (or a keep-alive repeat) */
         } else {
             /* capd is gone: say so at once, then repeat the card. */
             if (offline && !due_repeat)
@@ -289,17 +370,24 @@ static void serve_stream(struct serve_worker *w, const struct serve_config *cfg,
                 }
             }
             w->frame.size = 0; /* never repeat a live frame after an offline card */
-            jpeg = cards_offline(&w->cards, card_w, card_h, cam, &len);
-            capture_us = time_real_us();
+            dual_pending = 0;
+            jpeg = cards_offline(&w->cards, card_w, card_h, cam, &part.len);
             if (!jpeg)
                 break;
+            part.capture_us = part.publish_us = time_real_us();
+            part.seq = 0;
+            part.source = "offline";
+        }
+        if (!jpeg) {
+            jpeg = w->frame.data;
+            part.len = w->frame.size;
+            part.capture_us = w->frame.capture_us;
+            part.publish_us = serve_mono_to_real_us(w->frame.publish_ns);
+            part.seq = w->frame.seq;
+            part.source = w->frame.flags & RING_FRAME_CARD ? "no-signal" : "live";
         }
         last = q->frames && sent + 1 >= q->frames;
-        if (send_part(out, early, jpeg, len, capture_us,
-                      offline                               ? "offline"
-                      : w->frame.flags & RING_FRAME_CARD ? "no-signal"
-                                                            : "live",
-                      last) < 0) {
+        if (send_part(out, early, jpeg, &part, last) < 0) {
             atomic_fetch_add_explicit(&serve_counters.viewers_left, 1, memory_order_relaxed);
             break;
         }
@@ -398,61 +486,96 @@ static size_t json_add(struct serve_worker *w, size_t used, const char *fmt, ...
     return used + (size_t)n;
 }
 
-static size_t json_camera(struct serve_worker *w, size_t used, const struct serve_config *cfg,
-                          const char *name)
+/* What the state report says about one camera. */
+struct camera_state {
+    const char *name;
+    int online;
+    const char *state;
+    struct ring_info info;
+    uint32_t width, height;
+};
+
+static void camera_state(const struct serve_config *cfg, const char *name, struct camera_state *c)
 {
     struct ring_reader *reader = ring_reader_create(cfg->prefix, name);
-    struct ring_info info;
-    int rc = ring_reader_info(reader, &info);
-    int online = rc == 0;
-    const char *state = online          ? ring_state_name(info.state)
-                        : rc == -EPROTO ? "invalid"
-                                        : "offline";
+    int rc = ring_reader_info(reader, &c->info);
 
-    used = json_add(w, used,
+    c->name = name;
+    c->online = rc == 0;
+    c->state = c->online ? ring_state_name(c->info.state) : rc == -EPROTO ? "invalid" : "offline";
+    c->width = c->info.frame_width ? c->info.frame_width : c->info.width;
+    c->height = c->info.frame_height ? c->info.frame_height : c->info.height;
+    if (!c->online) { /* a dead capd's last counters are not news */
+        c->info.fps_measured_milli = 0;
+        c->info.viewers = 0;
+        c->info.pid = 0;
+    }
+    ring_reader_destroy(reader);
+}
+
+static size_t json_camera(struct serve_worker *w, size_t used, const struct camera_state *c)
+{
+    return json_add(w, used,
                     "{\"name\":\"%s\",\"online\":%s,\"state\":\"%s\",\"source\":\"%s\","
                     "\"width\":%u,\"height\":%u,\"fps\":%.2f,\"nominal_fps\":%.2f,"
                     "\"viewers\":%u,\"frames\":%llu,\"drops\":%llu,\"pid\":%d,"
                     "\"generation\":\"%016llx\",\"heartbeat_age_ms\":%llu}",
-                    name, online ? "true" : "false", state, info.source,
-                    info.frame_width ? info.frame_width : info.width,
-                    info.frame_height ? info.frame_height : info.height,
-                    online ? info.fps_measured_milli / 1000.0 : 0.0, info.fps_milli / 1000.0,
-                    online ? info.viewers : 0, (unsigned long long)info.frames_published,
-                    (unsigned long long)info.frames_dropped, online ? (int)info.pid : 0,
-                    (unsigned long long)info.generation, (unsigned long long)info.heartbeat_age_ms);
-    ring_reader_destroy(reader);
-    return used;
+                    c->name, c->online ? "true" : "false", c->state, c->info.source, c->width,
+                    c->height, c->info.fps_measured_milli / 1000.0, c->info.fps_milli / 1000.0,
+                    c->info.viewers, (unsigned long long)c->info.frames_published,
+                    (unsigned long long)c->info.frames_dropped, (int)c->info.pid,
+                    (unsigned long long)c->info.generation,
+                    (unsigned long long)c->info.heartbeat_age_ms);
+}
+
+/* µStreamer's /state shape for one camera, so dashboards written for it keep
+ * working: {"ok": true, "result": {"source": {...}, "stream": {...}}}. */
+static size_t json_ustreamer(struct serve_worker *w, size_t used, const struct camera_state *c)
+{
+    double fps = c ? c->info.fps_measured_milli / 1000.0 : 0.0;
+    return json_add(w, used,
+                    "\"ok\":true,\"result\":{\"instance_id\":\"%s\","
+                    "\"encoder\":{\"type\":\"CPU\",\"quality\":0},"
+                    "\"source\":{\"resolution\":{\"width\":%u,\"height\":%u},\"online\":%s,"
+                    "\"desired_fps\":%.0f,\"captured_fps\":%.0f},"
+                    "\"stream\":{\"queued_fps\":%.0f,\"clients\":%u,\"clients_stat\":{}}},",
+                    c ? c->name : "", c ? c->width : 0, c ? c->height : 0,
+                    c && c->online ? "true" : "false", c ? c->info.fps_milli / 1000.0 : 0.0, fps,
+                    fps, c ? c->info.viewers : 0);
 }
 
 static void serve_state(struct serve_worker *w, const struct serve_config *cfg, struct out *out,
                         const struct query *q, int head_only)
 {
     static _Thread_local char names[MAX_CAMERAS][RING_NAME_MAX + 1];
-    int n = ring_list_cameras(cfg->prefix, names, MAX_CAMERAS);
+    static _Thread_local struct camera_state cams[MAX_CAMERAS];
+    int n = ring_list_cameras(cfg->prefix, names, MAX_CAMERAS), count = 0, main_cam = -1;
     size_t used = 0;
-    int listed = 0;
 
     if (n < 0)
         n = 0;
-    if (q->cam[0]) {
-        int found = 0;
-        for (int i = 0; i < n; i++)
-            found |= strcmp(names[i], q->cam) == 0;
-        if (!found) {
-            char msg[128];
-            snprintf(msg, sizeof(msg), "unknown camera '%s'", q->cam);
-            respond_text(out, head_only, 404, NULL, msg);
-            return;
-        }
-    }
-    used = json_add(w, used, "{\"cameras\":[");
     for (int i = 0; i < n; i++) {
         if (q->cam[0] && strcmp(names[i], q->cam) != 0)
             continue;
-        if (listed++)
+        camera_state(cfg, names[i], &cams[count]);
+        /* The camera a plain /stream shows: "default", else the first. */
+        if (main_cam < 0 || strcmp(names[i], "default") == 0)
+            main_cam = count;
+        count++;
+    }
+    if (q->cam[0] && count == 0) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "unknown camera '%s'", q->cam);
+        respond_text(out, head_only, 404, NULL, msg);
+        return;
+    }
+    used = json_add(w, used, "{");
+    used = json_ustreamer(w, used, main_cam >= 0 ? &cams[main_cam] : NULL);
+    used = json_add(w, used, "\"cameras\":[");
+    for (int i = 0; i < count; i++) {
+        if (i)
             used = json_add(w, used, ",");
-        used = json_camera(w, used, cfg, names[i]);
+        used = json_camera(w, used, &cams[i]);
     }
     used = json_add(
         w, used,
@@ -519,7 +642,14 @@ void serve_request(struct serve_worker *w, const struct serve_config *cfg, char 
         serve_state(w, cfg, out, &q, head_only);
         return;
     }
+    if (q.headers && q.parts == PARTS_EARLY) {
+        respond_text(out, head_only, 400, NULL,
+                     "headers=1 needs the full part layout; drop parts=early");
+        return;
+    }
     status = resolve_camera(cfg, q.cam, cam, err, sizeof(err));
+    if (status == 0 && q.res_width)
+        status = check_resolution(cfg, cam, &q, err, sizeof(err));
     if (status != 0) {
         respond_text(out, head_only, status, NULL, err);
         return;

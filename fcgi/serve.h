@@ -19,7 +19,9 @@
  * proxies and browsers never see an idle connection. */
 #define SERVE_REPEAT_INTERVAL_NS (3000ull * 1000000u)
 /* Longest part header serve_part_header() writes. */
-#define SERVE_PART_HEADER_MAX 192
+#define SERVE_PART_HEADER_MAX 384
+/* dual_final=1: the last frame of a burst is sent again after at least this long. */
+#define SERVE_DUAL_FINAL_MIN_NS (150ull * 1000000u)
 
 /* Process-wide settings, fixed before the first request. */
 struct serve_config {
@@ -54,11 +56,25 @@ struct serve_worker {
 
 void serve_worker_free(struct serve_worker *w);
 
-/* Formats the full-layout header block of a part holding len JPEG bytes
- * captured at capture_us (CLOCK_REALTIME), labelled source ("live",
- * "no-signal" or "offline"), into buf (SERVE_PART_HEADER_MAX bytes). Returns
- * its length. */
-size_t serve_part_header(char *buf, size_t len, uint64_t capture_us, const char *source);
+/* What a part's header block says about its frame. */
+struct serve_part {
+    size_t len;          /* JPEG bytes */
+    uint64_t capture_us; /* CLOCK_REALTIME: X-Timestamp */
+    const char *source;  /* "live", "no-signal" (capd's card) or "offline" (ours) */
+    int timing;          /* headers=1: add X-Capd-Publish, -Send, -Frame and -Drops */
+    uint64_t publish_us; /* CLOCK_REALTIME when capd published the frame */
+    uint64_t seq;        /* the ring's frame number; 0 for the offline card */
+    uint64_t drops;      /* frames this viewer skipped so far */
+};
+
+/* Formats the full-layout header block of a part into buf
+ * (SERVE_PART_HEADER_MAX bytes). Returns its length. */
+size_t serve_part_header(char *buf, const struct serve_part *p);
+/* Converts a CLOCK_MONOTONIC time (the ring's publish_ns) to CLOCK_REALTIME us. */
+uint64_t serve_mono_to_real_us(uint64_t mono_ns);
+/* How long dual_final=1 waits before repeating a frame, given the usual
+ * interval between frames (0 when unknown). */
+uint64_t serve_dual_final_delay_ns(uint64_t frame_interval_ns);
 
 /* Serves one request. envp holds the CGI/FastCGI parameters (REQUEST_METHOD,
  * QUERY_STRING, SCRIPT_NAME, PATH_INFO, HTTP_USER_AGENT, ...). Writes the
