@@ -9,8 +9,9 @@
 #
 # Environment: VIVID_CACHE (default ROOT/build/vivid-cache: the unpacked kernel, reused),
 # VIVID_TIMEOUT (seconds for the VM, default 200), VIVID_ACCEL (tcg or kvm, default tcg).
-# A sanitizer build runs the same cases (about 40 s of VM time against 30 s for -O2); reports
-# from inside the VM become FAIL lines too.
+# KEEP_TMP=1 keeps the VM's console log (capd's logs, every ringcheck line) and the initramfs.
+# A sanitizer build runs the same cases (about 1.5 times the VM time of -O2, 30-40 s on two
+# cores); sanitizer reports from inside the VM become FAIL lines too.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -25,15 +26,15 @@ if ! command -v qemu-system-x86_64 >/dev/null; then
     fail "vivid: qemu-system-x86_64 is not installed (package qemu-system-x86; scripts/install-deps.sh --check installs it)"
     exit 1
 fi
-if ! command -v modprobe >/dev/null && [ ! -x /sbin/modprobe ]; then
-    fail "vivid: modprobe (package kmod) is not installed"
+PATH=$PATH:/usr/sbin:/sbin # modprobe and depmod, for users without sbin in PATH
+if ! command -v modprobe >/dev/null || ! command -v depmod >/dev/null; then
+    fail "vivid: modprobe and depmod (package kmod) are not installed"
     exit 1
 fi
-PATH=$PATH:/sbin:/usr/sbin # modprobe and depmod, for users without sbin in PATH
 
 # 1. The kernel, its media modules, v4l2loopback and busybox (cached between runs).
 t0=$(date +%s)
-if ! KDIR=$("$ROOT/tests/vivid/fetch.sh" "$CACHE" 2>"$TMP/fetch.log" | tail -1) ||
+if ! KDIR=$("$ROOT/tests/vivid/fetch.sh" "$CACHE" 2>"$TMP/fetch.log") ||
     [ ! -f "$KDIR/vmlinuz" ]; then
     fail "vivid: cannot prepare the kernel: $(tail -3 "$TMP/fetch.log" | tr '\n' ' ')"
     exit 1
