@@ -163,3 +163,6 @@ clean:
 	rm -rf build build-asan build-tsan
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# libFuzzer targets (clang): tests/fuzz/fuzz.mk defines `make fuzz` and `make fuzz-build`.
+-include tests/fuzz/fuzz.mk
