@@ -907,6 +907,7 @@ int source_v4l2_create(const struct source_params *p, const struct source_v4l2_p
     s->request.buffers = v->encoders + 3 > BUFFERS_DEFAULT ? v->encoders + 3 : BUFFERS_DEFAULT;
     if (v->encoders == 0)
         s->request.buffers = BUFFERS_DEFAULT + AUTO_MAX_ENCODERS - 1;
+    s->request.buffers_mjpeg = BUFFERS_DEFAULT;
     if (v->encoders > MAX_ENCODERS) {
         log_error("--encoders %u: at most %u", v->encoders, MAX_ENCODERS);
         rc = -EINVAL;

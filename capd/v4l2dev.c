@@ -584,8 +584,9 @@ int v4l2dev_open(const struct v4l2dev_request *req, struct v4l2dev **out, char *
     *out = NULL;
     d->fd = -1;
     set_why(why, why_len, "no error");
-    if (req->buffers < V4L2DEV_MIN_BUFFERS || req->width == 0 || req->height == 0 ||
-        req->fps_milli == 0) {
+    if (req->buffers < V4L2DEV_MIN_BUFFERS ||
+        (req->buffers_mjpeg && req->buffers_mjpeg < V4L2DEV_MIN_BUFFERS) || req->width == 0 ||
+        req->height == 0 || req->fps_milli == 0) {
         set_why(why, why_len, "bad request");
         rc = -EINVAL;
         goto out;
@@ -622,7 +623,10 @@ int v4l2dev_open(const struct v4l2dev_request *req, struct v4l2dev **out, char *
     rc = negotiate(d, req, why, why_len);
     if (rc < 0)
         goto out;
-    rc = map_buffers(d, req->buffers, why, why_len);
+    rc = map_buffers(d,
+                     d->mode.format == V4L2DEV_MJPEG && req->buffers_mjpeg ? req->buffers_mjpeg
+                                                                           : req->buffers,
+                     why, why_len);
     if (rc < 0)
         goto out;
     *out = d;

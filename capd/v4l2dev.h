@@ -60,7 +60,10 @@ struct v4l2dev_request {
                                    then RGB24, BGR24 (emulated or native) */
     uint32_t width, height;     /* wanted; the nearest supported size is chosen */
     uint32_t fps_milli;         /* wanted frames per second x 1000; the nearest supported */
-    uint32_t buffers;           /* MMAP buffers to request, >= V4L2DEV_MIN_BUFFERS */
+    uint32_t buffers;           /* MMAP buffers to request for raw formats, which encode
+                                   workers may hold a while; >= V4L2DEV_MIN_BUFFERS */
+    uint32_t buffers_mjpeg;     /* the same for MJPEG, which is copied out at once (large
+                                   buffers, often megabytes each); 0: as buffers */
 };
 
 /* capd always asks for at least V4L2DEV_MIN_BUFFERS. A driver that grants fewer (v4l2loopback
