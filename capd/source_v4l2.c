@@ -746,7 +746,7 @@ static int live_step(struct v4l2source *s, struct ring_writer *ring, int timeout
         go_lost(s, ring, strerror(-mask), reason);
         return 0;
     }
-    if (mask & V4L2DEV_WAIT_OTHER) {
+    if ((mask & V4L2DEV_WAIT_OTHER) && s->pool) {
         uint64_t count;
         if (read(s->pool->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
             log_debug("v4l2: eventfd read: %s", strerror(errno));
