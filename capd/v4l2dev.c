@@ -1097,6 +1097,10 @@ int v4l2dev_list_device(FILE *out, const char *path)
     fd = v4l2_open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         int rc = neg_errno();
+        if (rc == -ENOTTY) {
+            fprintf(out, "%s: not a V4L2 device\n", path);
+            return -ENODEV;
+        }
         fprintf(out, "%s: cannot open: %s%s\n", path, strerror(-rc), open_hint(-rc));
         return rc;
     }
