@@ -49,7 +49,8 @@ struct viewer {
     uint8_t (*hdrs)[8];
     int hdr_cap;
     char part[SERVE_PART_HEADER_MAX];
-    uint64_t last_send_ns;     /* when the last part started */
+    uint64_t last_send_ns;     /* when the last part started (keep-alive repeats count) */
+    uint64_t last_new_ns;      /* when the last new frame started (the fps cap's clock) */
     uint64_t sent;
     uint64_t drops;            /* frames of the ring this viewer never got */
     uint64_t last_seq, last_generation;
@@ -216,7 +217,7 @@ static void viewer_events(struct channel *ch, struct viewer *v, uint32_t events)
 static void viewer_finish(struct channel *ch, struct viewer *v, int result)
 {
     struct viewer **pp;
-    int flags;
+    int flags, last_one;
 
     for (pp = &ch->active; *pp && *pp != v; pp = &(*pp)->next)
         ;
@@ -235,7 +236,15 @@ static void viewer_finish(struct channel *ch, struct viewer *v, int result)
         atomic_fetch_add_explicit(&serve_counters.viewers_left, 1, memory_order_relaxed);
     pthread_mutex_lock(&ch->lock);
     ch->viewers--;
+    last_one = ch->viewers == 0;
     pthread_mutex_unlock(&ch->lock);
+    /* Without viewers the waiter sleeps, so a live frame kept here would grow
+     * old: the next viewer must get a current one. (An offline card stays: it
+     * is still true, and the waiter reports no change while capd stays away.) */
+    if (last_one && ch->newest && ch->newest->source != SOURCE_OFFLINE) {
+        fbuf_unref(ch, ch->newest);
+        ch->newest = NULL;
+    }
     v->result = result;
     /* Release: the result is visible to the thread that wakes; after this
      * store the viewer belongs to that thread again. */
@@ -296,6 +305,7 @@ static void viewer_start(struct channel *ch, struct viewer *v, struct fbuf *b, u
     if (b == v->last) {
         v->dual_pending = 0; /* a repeat: keep-alive or the dual-final copy */
     } else if (b->source != SOURCE_OFFLINE) {
+        v->last_new_ns = now;
         if (b->generation == v->last_generation && b->seq > v->last_seq + 1)
             v->drops += b->seq - v->last_seq - 1;
         v->last_seq = b->seq;
@@ -420,7 +430,7 @@ static int channel_timeout(struct channel *ch, uint64_t now)
 {
     uint64_t next = now + 1000000000ull;
     for (struct viewer *v = ch->active; v; v = v->next) {
-        uint64_t due = v->last_send_ns + SERVE_REPEAT_INTERVAL_NS;
+        uint64_t due = v->last_send_ns + serve_repeat_interval_ns(v->s.min_interval_ns);
         if (v->sending)
             continue;
         if (v->s.deadline_ns && v->s.deadline_ns < due)
@@ -428,8 +438,8 @@ static int channel_timeout(struct channel *ch, uint64_t now)
         if (v->dual_pending && v->last_send_ns + serve_dual_final_delay_ns(ch->interval_ns) < due)
             due = v->last_send_ns + serve_dual_final_delay_ns(ch->interval_ns);
         if (v->s.min_interval_ns && ch->newest && ch->newest != v->last &&
-            v->last_send_ns + v->s.min_interval_ns < due)
-            due = v->last_send_ns + v->s.min_interval_ns;
+            v->last_new_ns + v->s.min_interval_ns < due)
+            due = v->last_new_ns + v->s.min_interval_ns;
         if (due < next)
             next = due;
     }
@@ -453,15 +463,19 @@ static void channel_serve(struct channel *ch, uint64_t now, int stopping)
             viewer_finish(ch, v, 0);
             continue;
         }
-        if (ch->newest && ch->newest != v->last &&
-            (!v->s.min_interval_ns || !v->last_send_ns ||
-             now - v->last_send_ns >= v->s.min_interval_ns))
+        int fresh = ch->newest && ch->newest != v->last;
+        int repeat_due = now - v->last_send_ns >= serve_repeat_interval_ns(v->s.min_interval_ns);
+        /* The fps cap spaces new frames from new frames; repeats do not count.
+         * When the keep-alive is due anyway, a newer frame beats a repeat (an
+         * fps cap below 1/SERVE_REPEAT_INTERVAL_MAX_NS is raised to it). */
+        if (fresh && (!v->s.min_interval_ns || !v->last_new_ns ||
+                      now - v->last_new_ns >= v->s.min_interval_ns || repeat_due))
             viewer_start(ch, v, ch->newest, now);
         else if (v->dual_pending && v->last &&
                  now - v->last_send_ns >= serve_dual_final_delay_ns(ch->interval_ns))
             viewer_start(ch, v, v->last, now);
-        else if (now - v->last_send_ns >= SERVE_REPEAT_INTERVAL_NS && (v->last || ch->newest))
-            viewer_start(ch, v, v->last ? v->last : ch->newest, now);
+        else if (repeat_due && v->last)
+            viewer_start(ch, v, v->last, now);
     }
 }
 
@@ -493,6 +507,11 @@ static void *io_main(void *arg)
         pthread_mutex_lock(&ch->lock);
         published = ch->published;
         ch->published = NULL;
+        if (published && ch->viewers == 0) {
+            /* Nobody to show it to, and it would be stale for the next viewer. */
+            pool_put_locked(ch, published);
+            published = NULL;
+        }
         online = ch->online;
         changed = ch->online_changed;
         ch->online_changed = 0;

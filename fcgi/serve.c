@@ -193,6 +193,14 @@ uint64_t serve_mono_to_real_us(uint64_t mono_ns)
     return now_real > age_us ? now_real - age_us : 0;
 }
 
+uint64_t serve_repeat_interval_ns(uint64_t min_interval_ns)
+{
+    if (min_interval_ns < SERVE_REPEAT_INTERVAL_NS)
+        return SERVE_REPEAT_INTERVAL_NS;
+    return min_interval_ns < SERVE_REPEAT_INTERVAL_MAX_NS ? min_interval_ns
+                                                          : SERVE_REPEAT_INTERVAL_MAX_NS;
+}
+
 uint64_t serve_dual_final_delay_ns(uint64_t frame_interval_ns)
 {
     /* A burst has ended when no frame came for twice the usual interval. */
@@ -268,6 +276,7 @@ static void serve_stream(struct serve_worker *w, const struct serve_config *cfg,
     uint64_t min_interval = q->fps_milli ? 1000000000000ull / q->fps_milli : 0;
     uint64_t deadline = q->seconds ? start + q->seconds * 1000000000ull : 0;
     uint64_t interval_ns = 0, prev_capture_us = 0;
+    uint64_t repeat_ns = serve_repeat_interval_ns(min_interval);
     uint32_t active, card_w = 0, card_h = 0;
     int offline = 0, dual_pending = 0;
 
@@ -320,7 +329,7 @@ static void serve_stream(struct serve_worker *w, const struct serve_config *cfg,
             break;
         /* Sleep until a frame comes, or the repeat, the dual-final copy or the
          * time limit is due. */
-        due = last_send + SERVE_REPEAT_INTERVAL_NS;
+        due = last_send + repeat_ns;
         if (dual_pending && last_send + serve_dual_final_delay_ns(interval_ns) < due)
             due = last_send + serve_dual_final_delay_ns(interval_ns);
         if (deadline && deadline < due)
@@ -330,7 +339,7 @@ static void serve_stream(struct serve_worker *w, const struct serve_config *cfg,
         if (rc == -EINTR)
             break;
         now = time_mono_ns();
-        due_repeat = now - last_send >= SERVE_REPEAT_INTERVAL_NS;
+        due_repeat = now - last_send >= repeat_ns;
         due_dual = dual_pending && now - last_send >= serve_dual_final_delay_ns(interval_ns);
         if (rc == 0 || rc == -EAGAIN) /* attached, capd alive */
             presence_follow(&presence, cfg, cam, ring_reader_generation(reader));

@@ -16,8 +16,10 @@
 #define SERVE_NEXT_BOUNDARY  "\r\n--" SERVE_BOUNDARY "\r\n"
 #define SERVE_CLOSE_BOUNDARY "\r\n--" SERVE_BOUNDARY "--\r\n"
 /* The last frame is sent again after this long without a new one, so that
- * proxies and browsers never see an idle connection. */
-#define SERVE_REPEAT_INTERVAL_NS (3000ull * 1000000u)
+ * proxies and browsers never see an idle connection; a viewer with an fps cap
+ * slower than that gets its repeats at the cap's pace, up to the maximum. */
+#define SERVE_REPEAT_INTERVAL_NS     (3000ull * 1000000u)
+#define SERVE_REPEAT_INTERVAL_MAX_NS (5000ull * 1000000u)
 /* Longest part header serve_part_header() writes. */
 #define SERVE_PART_HEADER_MAX 384
 /* dual_final=1: the last frame of a burst is sent again after at least this long. */
@@ -72,6 +74,9 @@ struct serve_part {
 size_t serve_part_header(char *buf, const struct serve_part *p);
 /* Converts a CLOCK_MONOTONIC time (the ring's publish_ns) to CLOCK_REALTIME us. */
 uint64_t serve_mono_to_real_us(uint64_t mono_ns);
+/* The keep-alive repeat interval for a viewer whose fps cap spaces new frames
+ * min_interval_ns apart (0: no cap). */
+uint64_t serve_repeat_interval_ns(uint64_t min_interval_ns);
 /* How long dual_final=1 waits before repeating a frame, given the usual
  * interval between frames (0 when unknown). */
 uint64_t serve_dual_final_delay_ns(uint64_t frame_interval_ns);

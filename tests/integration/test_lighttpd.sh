@@ -34,13 +34,15 @@ out=$("$STREAMCHECK" --frames 20 --user-agent "Mozilla/5.0 (X11; Linux x86_64) C
     fail "browser user agent: $out"
 curl -s -A "Mozilla/5.0" --max-time 2 "$(url /stream)" -o "$TMP/early.bin"
 # The header block of the next part must follow the JPEG's EOI at once.
-if LC_ALL=C grep -aq $'\xff\xd9\r\n--capdframe\r\nContent-Type: image/jpeg\r\n\r\n' "$TMP/early.bin"; then
+# (grep -z: the pattern spans lines; a plain grep would match each line on its own.)
+if [ "$(LC_ALL=C grep -zacP '\xff\xd9\r\n--capdframe\r\nContent-Type: image/jpeg\r\n\r\n' "$TMP/early.bin")" -ge 10 ]; then
     pass "early layout: boundary and next part headers follow each frame"
 else
     fail "early layout: no part header block right after a frame"
 fi
 curl -s --max-time 2 "$(url /stream)" -o "$TMP/full.bin"
-if LC_ALL=C grep -aq $'\xff\xd9\r\n--capdframe\r\nContent-Type: image/jpeg\r\nContent-Length: ' "$TMP/full.bin" &&
+if [ "$(LC_ALL=C grep -zacP '\xff\xd9\r\n--capdframe\r\nContent-Type: image/jpeg\r\nContent-Length: ' "$TMP/full.bin")" -ge 10 ] &&
+    [ "$(LC_ALL=C grep -zacP '\xff\xd9\r\n--capdframe\r\nContent-Type: image/jpeg\r\n\r\n' "$TMP/full.bin")" = 0 ] &&
     LC_ALL=C grep -aq '^X-Timestamp: [0-9]*\.[0-9]\{6\}' "$TMP/full.bin" &&
     LC_ALL=C head -c 200 "$TMP/full.bin" | grep -aq '^--capdframe'; then
     pass "full layout: boundary first, then Content-Type, Content-Length, X-Timestamp per part"
