@@ -53,7 +53,7 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%) \
               $(BASELINE_SRCS:bench/baselines/%.c=$(BUILD)/bench/baselines/%)
 
 LIBCAPD := $(BUILD)/libcapd.a
-LIBS    := -lturbojpeg -lv4l2 -lm $(LDLIBS_COMMON)
+LIBS    := -lturbojpeg -ljpeg -lv4l2 -lm $(LDLIBS_COMMON)
 
 ifeq ($(V),1)
 Q :=
@@ -145,7 +145,8 @@ test-vivid: deps-check
 	TESTS=vivid tests/run.sh $(BUILD)
 
 # Side-by-side performance runs; results go to bench/results.md.
-bench: deps-check
+bench:
+	@scripts/install-deps.sh --bench
 	$(MAKE) all benchtools
 	bench/run.sh $(BUILD)
 

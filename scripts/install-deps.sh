@@ -3,17 +3,42 @@
 #
 #   scripts/install-deps.sh          what `make` and `make demo` need
 #   scripts/install-deps.sh --check  also what `make check` needs (browser, ffmpeg, qemu, ...)
+#   scripts/install-deps.sh --bench  also what `make bench` needs (Flask for the seed's design)
+#   scripts/install-deps.sh --list [--check|--bench]   print the package names, install nothing
 set -eu
 
-packages="gcc make libc6-dev libfcgi-dev libturbojpeg0-dev libv4l-dev lighttpd curl"
-if [ "${1:-}" = "--check" ]; then
-    # qemu-system-x86 and kmod: the vivid tests boot Debian's kernel under qemu (the kernel
+list=""
+if [ "${1:-}" = "--list" ]; then
+    list=1
+    shift
+fi
+# Build and run: compiler, libfcgi, TurboJPEG (and libjpeg for the striped encoder), libv4l2,
+# lighttpd (with its TLS module for `make demo TLS=1`), curl, openssl.
+packages="gcc make libc6-dev libfcgi-dev libturbojpeg0-dev libjpeg62-turbo-dev libv4l-dev"
+packages="$packages lighttpd lighttpd-mod-openssl curl openssl"
+case "${1:-}" in
+--check | --bench)
+    # The suite's real clients and servers: Chromium (+ a font), ffmpeg, nginx, busybox httpd,
+    # procps (pgrep/ps), valgrind; qemu-system-x86 and kmod for the vivid tests (the kernel
     # itself, busybox-static and v4l2loopback-dkms are only downloaded, never installed).
-    packages="$packages chromium fonts-dejavu-core ffmpeg procps valgrind qemu-system-x86 kmod"
+    packages="$packages chromium fonts-dejavu-core ffmpeg nginx busybox procps valgrind"
+    packages="$packages qemu-system-x86 kmod ca-certificates"
+    ;;
+esac
+if [ "${1:-}" = "--bench" ]; then
+    packages="$packages python3-flask"
+fi
+if [ -n "$list" ]; then
+    echo "$packages"
+    exit 0
 fi
 
 missing=""
 for p in $packages; do
+    # busybox or busybox-static: either gives the httpd applet; they conflict.
+    if [ "$p" = busybox ] && command -v busybox >/dev/null 2>&1; then
+        continue
+    fi
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
         missing="$missing $p"
     fi
