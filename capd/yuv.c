@@ -129,29 +129,64 @@ packed422_row(const uint8_t *restrict src, uint8_t *restrict y, uint8_t *restric
     }
 }
 
+/* Rows of one layout; always inlined so that each layout gets its own constant-offset loop. */
 static inline __attribute__((always_inline)) void
-packed422_image(struct yuv_planar *dst, const uint8_t *src, size_t src_stride, struct pair_layout l)
+packed422_rows(const uint8_t *src, size_t src_stride, uint32_t width, uint32_t rows,
+               uint8_t *const dst[3], const size_t dst_stride[3], struct pair_layout l)
 {
+    for (uint32_t row = 0; row < rows; row++)
+        packed422_row(src + row * src_stride, dst[0] + row * dst_stride[0],
+                      dst[1] + row * dst_stride[1], dst[2] + row * dst_stride[2], width, l);
+}
+
+static const struct pair_layout layout_yuyv = {.y0 = 0, .cb = 1, .y1 = 2, .cr = 3};
+static const struct pair_layout layout_uyvy = {.cb = 0, .y0 = 1, .cr = 2, .y1 = 3};
+static const struct pair_layout layout_yvyu = {.y0 = 0, .cr = 1, .y1 = 2, .cb = 3};
+
+int yuv_packed422_rows(uint32_t fourcc, const uint8_t *src, size_t src_stride, uint32_t width,
+                       uint32_t rows, uint8_t *const dst[3], const size_t dst_stride[3])
+{
+    switch (fourcc) {
+    case V4L2_PIX_FMT_YUYV:
+        packed422_rows(src, src_stride, width, rows, dst, dst_stride, layout_yuyv);
+        return 0;
+    case V4L2_PIX_FMT_UYVY:
+        packed422_rows(src, src_stride, width, rows, dst, dst_stride, layout_uyvy);
+        return 0;
+    case V4L2_PIX_FMT_YVYU:
+        packed422_rows(src, src_stride, width, rows, dst, dst_stride, layout_yvyu);
+        return 0;
+    default:
+        return -EINVAL;
+    }
+}
+
+/* A whole image: the rows above, with dst's planes. */
+static void packed422_image(struct yuv_planar *dst, const uint8_t *src, size_t src_stride,
+                            uint32_t fourcc)
+{
+    size_t strides[3] = {(size_t)dst->stride[0], (size_t)dst->stride[1], (size_t)dst->stride[2]};
+    int rc;
+
     assert(dst->subsamp == TJSAMP_422);
-    for (uint32_t row = 0; row < dst->height; row++)
-        packed422_row(src + row * src_stride, dst->plane[0] + (size_t)row * (size_t)dst->stride[0],
-                      dst->plane[1] + (size_t)row * (size_t)dst->stride[1],
-                      dst->plane[2] + (size_t)row * (size_t)dst->stride[2], dst->width, l);
+    rc = yuv_packed422_rows(fourcc, src, src_stride, dst->width, dst->height, dst->plane, strides);
+    assert(rc == 0);
+    (void)rc;
 }
 
 void yuv_from_yuyv(struct yuv_planar *dst, const uint8_t *src, size_t src_stride)
 {
-    packed422_image(dst, src, src_stride, (struct pair_layout){.y0 = 0, .cb = 1, .y1 = 2, .cr = 3});
+    packed422_image(dst, src, src_stride, V4L2_PIX_FMT_YUYV);
 }
 
 void yuv_from_uyvy(struct yuv_planar *dst, const uint8_t *src, size_t src_stride)
 {
-    packed422_image(dst, src, src_stride, (struct pair_layout){.cb = 0, .y0 = 1, .cr = 2, .y1 = 3});
+    packed422_image(dst, src, src_stride, V4L2_PIX_FMT_UYVY);
 }
 
 void yuv_from_yvyu(struct yuv_planar *dst, const uint8_t *src, size_t src_stride)
 {
-    packed422_image(dst, src, src_stride, (struct pair_layout){.y0 = 0, .cr = 1, .y1 = 2, .cb = 3});
+    packed422_image(dst, src, src_stride, V4L2_PIX_FMT_YVYU);
 }
 
 /* ---- 4:2:0 -------------------------------------------------------------------------------- */
@@ -194,33 +229,49 @@ static void split_pairs_row(const uint8_t *restrict src, uint8_t *restrict first
     }
 }
 
+int yuv_semiplanar_chroma_rows(uint32_t fourcc, const uint8_t *src, size_t src_stride,
+                               uint32_t pairs, uint32_t rows, uint8_t *cb, size_t cb_stride,
+                               uint8_t *cr, size_t cr_stride)
+{
+    uint8_t *first, *second;
+    size_t first_stride, second_stride;
+
+    if (fourcc == V4L2_PIX_FMT_NV12) {
+        first = cb, first_stride = cb_stride, second = cr, second_stride = cr_stride;
+    } else if (fourcc == V4L2_PIX_FMT_NV21) {
+        first = cr, first_stride = cr_stride, second = cb, second_stride = cb_stride;
+    } else {
+        return -EINVAL;
+    }
+    for (uint32_t row = 0; row < rows; row++)
+        split_pairs_row(src + row * src_stride, first + row * first_stride,
+                        second + row * second_stride, pairs);
+    return 0;
+}
+
 static void semiplanar_420(struct yuv_planar *dst, const uint8_t *src, size_t src_stride,
-                           int cb_first)
+                           uint32_t fourcc)
 {
     uint32_t chroma_w = (dst->width + 1) / 2, chroma_h = (dst->height + 1) / 2;
     const uint8_t *uv = src + (size_t)dst->height * src_stride;
+    int rc;
 
     assert(dst->subsamp == TJSAMP_420);
     copy_luma_420(dst, src, src_stride);
-    for (uint32_t row = 0; row < chroma_h; row++) {
-        uint8_t *cb = dst->plane[1] + (size_t)row * (size_t)dst->stride[1];
-        uint8_t *cr = dst->plane[2] + (size_t)row * (size_t)dst->stride[2];
-
-        if (cb_first)
-            split_pairs_row(uv + row * src_stride, cb, cr, chroma_w);
-        else
-            split_pairs_row(uv + row * src_stride, cr, cb, chroma_w);
-    }
+    rc = yuv_semiplanar_chroma_rows(fourcc, uv, src_stride, chroma_w, chroma_h, dst->plane[1],
+                                    (size_t)dst->stride[1], dst->plane[2], (size_t)dst->stride[2]);
+    assert(rc == 0);
+    (void)rc;
 }
 
 void yuv_from_nv12(struct yuv_planar *dst, const uint8_t *src, size_t src_stride)
 {
-    semiplanar_420(dst, src, src_stride, 1);
+    semiplanar_420(dst, src, src_stride, V4L2_PIX_FMT_NV12);
 }
 
 void yuv_from_nv21(struct yuv_planar *dst, const uint8_t *src, size_t src_stride)
 {
-    semiplanar_420(dst, src, src_stride, 0);
+    semiplanar_420(dst, src, src_stride, V4L2_PIX_FMT_NV21);
 }
 
 void yuv_from_yu12(struct yuv_planar *dst, const uint8_t *src, size_t src_stride)

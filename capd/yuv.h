@@ -77,6 +77,24 @@ void yuv_view_yu12(struct yuv_planar *view, const uint8_t *src, uint32_t w, uint
 void yuv_view_grey(struct yuv_planar *view, const uint8_t *src, uint32_t w, uint32_t h,
                    size_t stride);
 
+/* ---- Row converters -------------------------------------------------------------------------
+ * What the whole-image converters above are made of, for an encoder that converts a few rows at
+ * a time while they are still in cache (encoder_encode_v4l2). Rows are written exactly as the
+ * whole-image converters write a plane's rows. */
+
+/* Splits rows of packed 4:2:2 in fourcc (V4L2_PIX_FMT_YUYV, UYVY or YVYU) into dst[0] (Y: the
+   width rounded up to even, an odd width repeating its last luma), dst[1] (Cb) and dst[2] (Cr)
+   ((width + 1) / 2 samples each); the rows of dst[c] are dst_stride[c] bytes apart. Returns 0,
+   or -EINVAL for another fourcc (nothing written). */
+int yuv_packed422_rows(uint32_t fourcc, const uint8_t *src, size_t src_stride, uint32_t width,
+                       uint32_t rows, uint8_t *const dst[3], const size_t dst_stride[3]);
+
+/* Splits rows of interleaved chroma (V4L2_PIX_FMT_NV12: Cb Cr pairs; NV21: Cr Cb), pairs per
+   row, into Cb and Cr rows. Returns 0, or -EINVAL for another fourcc (nothing written). */
+int yuv_semiplanar_chroma_rows(uint32_t fourcc, const uint8_t *src, size_t src_stride,
+                               uint32_t pairs, uint32_t rows, uint8_t *cb, size_t cb_stride,
+                               uint8_t *cr, size_t cr_stride);
+
 /* ---- Dispatch on a V4L2 fourcc --------------------------------------------------------------
  * Formats: V4L2_PIX_FMT_YUYV, UYVY, YVYU (-> TJSAMP_422), NV12, NV21, YUV420 (YU12) (-> 420),
  * GREY (-> TJSAMP_GRAY). */
