@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,9 @@ struct options {
     uint32_t slots;
     uint64_t slot_size; /* 0: derived from the source */
     gid_t group;
+    const char *user; /* --user: drop root for this user after the setup */
+    uid_t user_uid;
+    gid_t user_gid;
     int keep_ring;
     int verbose;
     /* V4L2 */
@@ -91,6 +95,9 @@ static void usage(FILE *out)
         "                        frames that do not fit are dropped and counted\n"
         "      --group G         hand the ring (0640) and viewer objects (0660) to group G,\n"
         "                        e.g. the web server's group www-data\n"
+        "      --user U          started as root: open the camera and the shared memory, then\n"
+        "                        run as user U (its groups, e.g. video, to reopen the camera;\n"
+        "                        the shared memory is handed to U and --group)\n"
         "      --keep-ring       leave the shared-memory objects in place at exit\n"
         "  -v, --verbose         log statistics every second\n"
         "  -h, --help            show this help and exit\n"
@@ -184,6 +191,44 @@ static gid_t option_group(const char *value)
     return (gid_t)-1;
 }
 
+static void option_user(const char *value, struct options *o)
+{
+    struct passwd *pw = getpwnam(value);
+    if (!pw)
+        die_bad_option("--user", value, "no such user");
+    if (geteuid() != 0)
+        die_bad_option("--user", value, "capd must start as root to change its user");
+    o->user = value;
+    o->user_uid = pw->pw_uid;
+    o->user_gid = pw->pw_gid;
+}
+
+/* Started as root with --user: becomes that user, with its supplementary groups
+ * (video, to reopen a camera after an unplug) and --group or its own primary
+ * group. The camera and the shared memory are already open. Returns 0 or -1
+ * after logging why. */
+static int drop_privileges(const struct options *o)
+{
+    gid_t gid = o->group != (gid_t)-1 ? o->group : o->user_gid;
+
+    if (!o->user) {
+        if (geteuid() == 0)
+            log_warn("running as root; --user would drop that after the setup");
+        return 0;
+    }
+    if (initgroups(o->user, o->user_gid) < 0 || setgid(gid) < 0 || setuid(o->user_uid) < 0) {
+        log_error("--user %s: cannot switch to it: %s", o->user, strerror(errno));
+        return -1;
+    }
+    if (setuid(0) == 0) { /* an invariant of setuid() as root: there is no way back */
+        log_error("--user %s: still able to become root", o->user);
+        return -1;
+    }
+    log_info("running as user %s (uid %u, gid %u)", o->user, (unsigned)o->user_uid,
+             (unsigned)gid);
+    return 0;
+}
+
 static void parse_options(int argc, char **argv, struct options *o)
 {
     enum {
@@ -193,6 +238,7 @@ static void parse_options(int argc, char **argv, struct options *o)
         OPT_SLOTS,
         OPT_SLOT_SIZE,
         OPT_GROUP,
+        OPT_USER,
         OPT_KEEP,
         OPT_VERSION,
         OPT_LIST,
@@ -212,6 +258,7 @@ static void parse_options(int argc, char **argv, struct options *o)
         {"slots", required_argument, NULL, OPT_SLOTS},
         {"slot-size", required_argument, NULL, OPT_SLOT_SIZE},
         {"group", required_argument, NULL, OPT_GROUP},
+        {"user", required_argument, NULL, OPT_USER},
         {"keep-ring", no_argument, NULL, OPT_KEEP},
         {"list", no_argument, NULL, OPT_LIST},
         {"format", required_argument, NULL, OPT_FORMAT},
@@ -269,6 +316,9 @@ static void parse_options(int argc, char **argv, struct options *o)
             break;
         case OPT_GROUP:
             o->group = option_group(optarg);
+            break;
+        case OPT_USER:
+            option_user(optarg, o);
             break;
         case OPT_KEEP:
             o->keep_ring = 1;
@@ -429,6 +479,7 @@ int main(int argc, char **argv)
                      : strcmp(src->ops->kind, "stdin") == 0 ? 0
                                                             : o.fps * 1000u,
         .group = o.group,
+        .owner = o.user ? o.user_uid : (uid_t)-1,
     };
     rc = ring_writer_create(&rp, &ring);
     if (rc < 0) {
@@ -443,12 +494,15 @@ int main(int argc, char **argv)
                           : "");
         goto out;
     }
-    rc = presence_create(o.prefix, o.name, o.group, ring_writer_generation(ring), &presence);
+    rc = presence_create(o.prefix, o.name, o.user ? o.user_uid : (uid_t)-1, o.group,
+                         ring_writer_generation(ring), &presence);
     if (rc < 0) {
         log_error("cannot create the viewer object /%s%s%s: %s", o.prefix, o.name, PRESENCE_SUFFIX,
                   strerror(-rc));
         goto out;
     }
+    if (drop_privileges(&o) < 0)
+        goto out;
     log_info("camera '%s': %s %ux%u, ring /%s%s with %u slots of %llu KiB", o.name, o.source,
              src->geometry.width, src->geometry.height, o.prefix, o.name, o.slots,
              (unsigned long long)(slot_size / 1024));

@@ -50,8 +50,8 @@ static int is_stale(uint64_t beat, uint64_t now)
     return now > beat && now - beat > (uint64_t)PRESENCE_STALE_MS * 1000000u;
 }
 
-int presence_create(const char *prefix, const char *name, gid_t group, uint64_t generation,
-                    struct presence **out)
+int presence_create(const char *prefix, const char *name, uid_t owner, gid_t group,
+                    uint64_t generation, struct presence **out)
 {
     struct presence *p = xcalloc(1, sizeof(*p));
     int fd = -1;
@@ -71,7 +71,7 @@ int presence_create(const char *prefix, const char *name, gid_t group, uint64_t 
         goto out;
     }
     p->created = 1;
-    if (fchmod(fd, 0660) < 0 || (group != (gid_t)-1 && fchown(fd, (uid_t)-1, group) < 0) ||
+    if (fchmod(fd, 0660) < 0 || ring_chown_fd(fd, owner, group) < 0 ||
         ftruncate(fd, PRESENCE_TOTAL) < 0) {
         rc = -errno;
         goto out;

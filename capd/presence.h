@@ -45,11 +45,11 @@ struct presence_slot {
 
 struct presence;
 
-/* capd: creates the object (replacing any old one), mode 0660, group handed to
- * `group` unless it is (gid_t)-1. Returns 0 or -errno. Not thread-safe.
- * Destroy with presence_destroy(). */
-int presence_create(const char *prefix, const char *name, gid_t group, uint64_t generation,
-                    struct presence **out);
+/* capd: creates the object (replacing any old one), mode 0660, handed to
+ * `owner` and `group` where they are set (neither 0 nor -1). Returns 0 or -errno. Not
+ * thread-safe. Destroy with presence_destroy(). */
+int presence_create(const char *prefix, const char *name, uid_t owner, gid_t group,
+                    uint64_t generation, struct presence **out);
 /* capd: the number of slots with a fresh beat, in [0, PRESENCE_SLOTS]. */
 uint32_t presence_count(struct presence *p);
 /* Unmaps; unlinks the object when this process created it and keep is 0.

@@ -278,6 +278,16 @@ struct ring_writer {
     int in_progress;   /* begin() called, commit/abort pending */
 };
 
+int ring_chown_fd(int fd, uid_t owner, gid_t group)
+{
+    /* 0 and -1 both mean "keep": a zero-initialised parameter block changes nothing. */
+    uid_t u = owner == 0 ? (uid_t)-1 : owner;
+    gid_t g = group == 0 ? (gid_t)-1 : group;
+    if (u == (uid_t)-1 && g == (gid_t)-1)
+        return 0;
+    return fchown(fd, u, g) < 0 ? neg_errno() : 0;
+}
+
 static uint64_t new_generation(void)
 {
     uint64_t g = 0;
@@ -347,7 +357,7 @@ int ring_writer_create(const struct ring_writer_params *p, struct ring_writer **
     }
     w->created = 1;
     /* The umask may have narrowed the mode; the contract is exactly 0640. */
-    if (fchmod(fd, 0640) < 0 || (p->group != (gid_t)-1 && fchown(fd, (uid_t)-1, p->group) < 0)) {
+    if (fchmod(fd, 0640) < 0 || ring_chown_fd(fd, p->owner, p->group) < 0) {
         rc = -errno;
         goto out;
     }

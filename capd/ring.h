@@ -139,6 +139,10 @@ int ring_object_name(char *buf, size_t len, const char *prefix, const char *name
  * were stored, or -errno. Entries with invalid names are skipped. */
 int ring_list_cameras(const char *prefix, char (*names)[RING_NAME_MAX + 1], int max);
 
+/* Hands an open shm object to owner and group, where they are set (neither 0
+ * nor -1). Returns 0 or -errno. Shared by the ring and the presence object. */
+int ring_chown_fd(int fd, uid_t owner, gid_t group);
+
 /* ---- Writer (capd) --------------------------------------------------------------- */
 
 struct ring_writer_params {
@@ -149,7 +153,8 @@ struct ring_writer_params {
     uint32_t slot_size;  /* [RING_MIN_SLOT_SIZE, RING_MAX_SLOT_SIZE]; rounded up to 4096 */
     uint32_t width, height;
     uint32_t fps_milli;
-    gid_t group; /* (gid_t)-1 keeps the creating process's group */
+    gid_t group; /* 0 or (gid_t)-1 keep the creating process's group */
+    uid_t owner; /* 0 or (uid_t)-1 keep its user; else capd --user's */
 };
 
 struct ring_writer;
@@ -158,7 +163,8 @@ struct ring_writer;
  * and a writer in *out, or: -EBUSY when a live capd (fresh heartbeat, existing pid)
  * already serves this name, -EINVAL for bad params, -EPERM/-EACCES when the
  * object or group cannot be set up, other -errno from shm_open/ftruncate/mmap.
- * The object is created mode 0640 (owner writes, group reads). Not thread-safe:
+ * The object is created mode 0640 (owner writes, group reads), owned by
+ * params->owner and params->group when they are set (neither 0 nor -1). Not thread-safe:
  * one thread drives a writer. Free with ring_writer_destroy(). */
 int ring_writer_create(const struct ring_writer_params *params, struct ring_writer **out);
 

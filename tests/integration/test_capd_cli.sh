@@ -442,3 +442,44 @@ if start_capd keep --size 160x120 --keep-ring; then
 else
     fail "--keep-ring: capd did not start"
 fi
+
+# ---- --user: started as root, capd runs as another user once its setup is done ------------------
+if [ "$(id -u)" -ne 0 ]; then
+    echo "    (--user needs root: not checked as $(id -un))"
+elif ! getent passwd nobody >/dev/null; then
+    fail "--user: this machine has no user 'nobody' to switch to"
+elif start_capd priv --size 160x120 --user nobody --group "$(id -gn nobody)"; then
+    uid=$(awk '/^Uid:/ {print $2 $3 $4 $5}' "/proc/$CAPD_PID/status")
+    owners=$(stat -c '%u:%g %a' "${SHM}priv" "${SHM}priv.viewers" | tr '\n' ' ')
+    nobody="$(id -u nobody):$(id -g nobody)"
+    if [ "$uid" = "$(id -u nobody)$(id -u nobody)$(id -u nobody)$(id -u nobody)" ] &&
+        [ "$owners" = "$nobody 640 $nobody 660 " ]; then
+        pass "--user nobody: capd runs as nobody; ring 0640 and viewers 0660 owned by it"
+    else
+        fail "--user nobody: uid fields '$uid', objects '$owners'"
+    fi
+    # A responder of another user in that group (as the web server would be) reads it.
+    REQUEST_METHOD=GET QUERY_STRING='action=snapshot&cam=priv' \
+        setpriv --reuid=54321 --regid="$(id -g nobody)" --clear-groups "$BUILD/capd.fcgi" \
+        </dev/null >"$TMP/priv.cgi" 2>"$TMP/priv.err"
+    sed '1,/^\r$/d' "$TMP/priv.cgi" >"$TMP/priv.jpg"
+    if head -1 "$TMP/priv.cgi" | grep -q "Status: 200" &&
+        ffprobe -v error -show_entries stream=width,height -of csv=p=0 "$TMP/priv.jpg" |
+        grep -q '^160,120$'; then
+        pass "a responder of another user in --group reads that capd's frames"
+    else
+        fail "responder in the group: $(head -1 "$TMP/priv.cgi") $(cat "$TMP/priv.err")"
+    fi
+    stop_with TERM "$CAPD_PID"
+    [ "$RC" -eq 0 ] && [ ! -e "${SHM}priv" ] && [ ! -e "${SHM}priv.viewers" ] &&
+        pass "--user: a clean stop still removes the objects" ||
+        fail "--user: exit $RC, objects left: $(echo "${SHM}priv"*)"
+else
+    fail "--user nobody: capd did not start"
+fi
+if [ "$(id -u)" -eq 0 ]; then
+    out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$BUILD/capd" --user root 2>&1)
+    rc=$?
+    [ "$rc" = 2 ] && grep -q -- "--user" <<<"$out" &&
+        pass "--user without root: exit 2 naming the flag" || fail "--user without root: $rc $out"
+fi

@@ -53,6 +53,7 @@ static struct ring_writer *make_writer(const char *name, uint32_t slots, uint32_
         .height = h,
         .fps_milli = 30000,
         .group = (gid_t)-1,
+        .owner = (uid_t)-1,
     };
     struct ring_writer *wr = NULL;
     int rc = ring_writer_create(&p, &wr);
@@ -155,7 +156,7 @@ static void test_second_writer_refused(void)
     if (pid == 0) {
         struct ring_writer_params p = {.prefix = prefix, .name = "busy", .slot_count = 2,
                                        .slot_size = 4096, .width = 16, .height = 16,
-                                       .group = (gid_t)-1};
+                                       .group = (gid_t)-1, .owner = (uid_t)-1};
         struct ring_writer *w2;
         _exit(ring_writer_create(&p, &w2) == -EBUSY ? 0 : 1);
     }
@@ -222,23 +223,29 @@ static void test_overwrite_detected(void)
     publish_pattern(w, 1, SLOT, 64, 64);
     pid = fork();
     if (pid == 0) {
-        /* The child keeps publishing at full speed for about two seconds. */
-        uint64_t end = time_mono_ns() + 2000000000ull;
+        /* The child keeps publishing at full speed for up to six seconds. */
+        uint64_t end = time_mono_ns() + 6000000000ull;
         for (uint64_t seq = 2; time_mono_ns() < end; seq++)
             publish_pattern(w, seq, SLOT, 64, 64);
         _exit(0);
     }
     r = ring_reader_create(prefix, "fast");
-    uint64_t end = time_mono_ns() + 1500000000ull;
-    while (time_mono_ns() < end) {
+    /* Read for 1.5 s, longer (up to 5.5 s) on a loaded machine until the race
+     * has been seen a few times. */
+    uint64_t start = time_mono_ns();
+    for (;;) {
+        uint64_t now = time_mono_ns();
         if (ring_reader_next(r, &f, 100, NULL) == 0) {
             delivered++;
             if (!frame_intact(&f, SLOT))
                 bad++;
         }
+        ring_reader_stats(r, &st);
+        if (now - start > 5500000000ull || (now - start > 1500000000ull && st.overwritten >= 5))
+            break;
     }
-    ring_reader_stats(r, &st);
-    CHECK_EQ_INT(wait_child(pid), 0);
+    kill(pid, SIGKILL);
+    wait_child(pid);
     CHECKF(bad == 0, "%llu torn frames delivered", (unsigned long long)bad);
     CHECKF(delivered > 10, "only %llu frames delivered", (unsigned long long)delivered);
     CHECKF(st.overwritten > 0, "no overwrite was ever detected (%llu delivered)",
@@ -584,7 +591,7 @@ static void test_wake_reaches_reader(void)
 static void test_presence(void)
 {
     struct presence *owner = NULL, *v1 = NULL, *v2 = NULL;
-    int rc = presence_create(prefix, "pres", (gid_t)-1, 77, &owner);
+    int rc = presence_create(prefix, "pres", (uid_t)-1, (gid_t)-1, 77, &owner);
 
     CHECK_EQ_INT(rc, 0);
     if (rc)
