@@ -74,7 +74,6 @@ struct encode_worker {
     struct encode_pool *pool;
     pthread_t thread;
     struct encoder *encoder;
-    struct yuv_planar scratch;
 };
 
 struct encode_pool {
@@ -102,7 +101,6 @@ struct v4l2source {
     int ring_state; /* the state last set on the ring; -1 before the first */
 
     struct encoder *encoder;   /* main thread: inline encodes and cards */
-    struct yuv_planar scratch; /* main thread: inline conversions */
     struct encode_pool *pool;  /* NULL: inline */
 
     struct pattern *cards; /* "NO SIGNAL" at the ring's nominal size */
@@ -184,28 +182,16 @@ static uint64_t frame_hash(const uint8_t *p, size_t n)
 /* Converts (when needed: YU12 and GREY are usually encoded straight from the driver's buffer)
  * and encodes one raw frame of len bytes into dst. Same returns as the encoder, and -EBADMSG
  * for a truncated frame. */
-static int encode_frame(const struct v4l2dev_mode *m, struct encoder *enc,
-                        struct yuv_planar *scratch, const uint8_t *src, size_t len, uint8_t *dst,
-                        size_t capacity, size_t *size)
+static int encode_frame(const struct v4l2dev_mode *m, struct encoder *enc, const uint8_t *src,
+                        size_t len, uint8_t *dst, size_t capacity, size_t *size)
 {
-    struct yuv_planar img;
-    int rc;
-
     if (is_rgb(m->format))
         return encoder_encode_rgb(enc, src, m->width, m->height, m->bytesperline,
                                   m->format == V4L2DEV_BGR24, dst, capacity, size);
-    rc = yuv_from_v4l2(scratch, &img, m->fourcc, src, len, m->bytesperline);
-    if (rc < 0)
-        return rc;
-    return encoder_encode_planar(enc, &img, dst, capacity, size);
-}
-
-/* Scratch planes for the YUV formats (yuv_from_v4l2 needs one even when it only makes a view). */
-static void scratch_alloc(struct yuv_planar *p, const struct v4l2dev_mode *m)
-{
-    yuv_planar_free(p);
-    if (is_raw(m->format) && !is_rgb(m->format))
-        yuv_planar_alloc(p, m->width, m->height, yuv_v4l2_subsamp(m->fourcc));
+    /* YUV formats: converted in cache-sized stripes straight into libjpeg, no
+     * whole-frame planes (bench/README-encode.md: 2x the RGB route at 1080p). */
+    return encoder_encode_v4l2(enc, m->fourcc, src, len, m->bytesperline, m->width, m->height,
+                               dst, capacity, size);
 }
 
 /* ---- encode pool ---------------------------------------------------------------------------- */
@@ -231,7 +217,7 @@ static void *worker_main(void *arg)
         job->state = JOB_BUSY;
         pthread_mutex_unlock(&pool->lock);
 
-        job->rc = encode_frame(&pool->mode, w->encoder, &w->scratch, job->frame.data,
+        job->rc = encode_frame(&pool->mode, w->encoder, job->frame.data,
                                job->frame.bytes, job->out, pool->out_capacity, &job->out_size);
 
         pthread_mutex_lock(&pool->lock);
@@ -261,7 +247,6 @@ static void pool_destroy(struct encode_pool *pool)
         pthread_join(pool->workers[i].thread, NULL);
     for (unsigned i = 0; i < pool->count; i++) {
         encoder_destroy(pool->workers[i].encoder);
-        yuv_planar_free(&pool->workers[i].scratch);
         free(pool->jobs[i].out);
     }
     free(pool->workers);
@@ -303,7 +288,6 @@ static int pool_create(const struct v4l2dev_mode *m, unsigned count, int quality
             log_error("v4l2: cannot create a JPEG encoder: %s", strerror(-rc));
             goto fail;
         }
-        scratch_alloc(&w->scratch, m);
     }
     for (unsigned i = 0; i < count; i++) {
         rc = -pthread_create(&pool->workers[i].thread, NULL, worker_main, &pool->workers[i]);
@@ -534,8 +518,6 @@ static int open_device(struct v4l2source *s, int strict, char *why, size_t why_l
         }
         if (new_mode)
             log_info("encoding with %u threads", encoders);
-    } else {
-        scratch_alloc(&s->scratch, m);
     }
     rc = v4l2dev_start(s->dev, why, why_len);
     if (rc < 0)
@@ -686,7 +668,7 @@ static int handle_frame(struct v4l2source *s, struct ring_writer *ring,
         goto requeue;
     }
     slot = ring_writer_begin(ring, &capacity);
-    rc = encode_frame(m, s->encoder, &s->scratch, f->data, f->bytes, slot, capacity, &size);
+    rc = encode_frame(m, s->encoder, f->data, f->bytes, slot, capacity, &size);
     if (rc < 0) {
         ring_writer_abort(ring);
         count_drop(s, ring,
@@ -872,7 +854,6 @@ static void v4l2_destroy(struct source *src)
         return;
     close_device(s);
     encoder_destroy(s->encoder);
-    yuv_planar_free(&s->scratch);
     pattern_destroy(s->cards);
     free(s);
 }
