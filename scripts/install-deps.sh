@@ -19,9 +19,11 @@ packages="$packages lighttpd lighttpd-mod-openssl curl openssl"
 case "${1:-}" in
 --check | --bench)
     # The suite's real clients and servers: Chromium (+ a font), ffmpeg, nginx, busybox httpd,
+    # Apache with mod_fcgid,
     # procps (pgrep/ps), valgrind; qemu-system-x86 and kmod for the vivid tests (the kernel
     # itself, busybox-static and v4l2loopback-dkms are only downloaded, never installed).
-    packages="$packages chromium fonts-dejavu-core ffmpeg nginx busybox procps valgrind"
+    packages="$packages chromium fonts-dejavu-core ffmpeg nginx busybox apache2"
+    packages="$packages libapache2-mod-fcgid procps valgrind"
     packages="$packages qemu-system-x86 kmod ca-certificates"
     ;;
 esac
