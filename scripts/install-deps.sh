@@ -19,11 +19,11 @@ packages="$packages lighttpd lighttpd-mod-openssl curl openssl"
 case "${1:-}" in
 --check | --bench)
     # The suite's real clients and servers: Chromium (+ a font), ffmpeg, nginx, busybox httpd,
-    # Apache with mod_fcgid,
+    # Apache with mod_fcgid, Node.js + npm (playwright-core drives Chromium for the viewer page),
     # procps (pgrep/ps), valgrind; qemu-system-x86 and kmod for the vivid tests (the kernel
     # itself, busybox-static and v4l2loopback-dkms are only downloaded, never installed).
     packages="$packages chromium fonts-dejavu-core ffmpeg nginx busybox apache2"
-    packages="$packages libapache2-mod-fcgid procps valgrind"
+    packages="$packages libapache2-mod-fcgid procps valgrind nodejs npm"
     packages="$packages qemu-system-x86 kmod ca-certificates"
     ;;
 esac
@@ -39,6 +39,11 @@ missing=""
 for p in $packages; do
     # busybox or busybox-static: either gives the httpd applet; they conflict.
     if [ "$p" = busybox ] && command -v busybox >/dev/null 2>&1; then
+        continue
+    fi
+    # Any Node.js 18+ with its npm will do (e.g. nodesource's, which conflicts with Debian's npm).
+    if { [ "$p" = nodejs ] || [ "$p" = npm ]; } && command -v node >/dev/null 2>&1 &&
+        command -v npm >/dev/null 2>&1; then
         continue
     fi
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
