@@ -2,6 +2,7 @@
 #include "presence.h"
 
 #include <errno.h>
+#include <setjmp.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "busguard.h"
 #include "ring.h"
 #include "util.h"
 
@@ -30,6 +32,7 @@ struct presence {
     struct presence_header *hdr;
     struct presence_slot *slots;
     struct presence_claim own; /* viewer side: presence_join()'s claim */
+    int lost;                  /* the object shrank under us (SIGBUS): left alone */
 };
 
 static _Atomic uint32_t token_counter = 1;
@@ -99,7 +102,7 @@ out:
     return rc;
 }
 
-uint32_t presence_count(struct presence *p)
+static uint32_t count_unguarded(struct presence *p)
 {
     uint64_t now = time_mono_ns();
     uint32_t count = 0;
@@ -179,7 +182,7 @@ uint64_t presence_generation(const struct presence *p)
     return p->hdr ? p->hdr->generation : 0;
 }
 
-int presence_claim(struct presence *p, struct presence_claim *c)
+static int claim_unguarded(struct presence *p, struct presence_claim *c)
 {
     uint64_t token = new_token();
     uint64_t now = time_mono_ns();
@@ -213,36 +216,91 @@ int presence_claim(struct presence *p, struct presence_claim *c)
     return -ENOSPC;
 }
 
-void presence_refresh(struct presence *p, struct presence_claim *c)
+static int refresh_unguarded(struct presence *p, struct presence_claim *c)
 {
     uint64_t now = time_mono_ns();
 
-    if (!c->token) {
-        presence_claim(p, c);
-        return;
-    }
+    if (!c->token)
+        return claim_unguarded(p, c);
     if (now - c->last_beat_ns < BEAT_MIN_INTERVAL_NS)
-        return;
+        return 0;
     c->last_beat_ns = now;
     /* Relaxed: capd judges freshness in seconds. If another viewer took the
      * slot over (we were stalled too long), claim a new one. */
-    if (atomic_load_explicit(&p->slots[c->index].owner, memory_order_relaxed) != c->token) {
-        presence_claim(p, c);
-        return;
-    }
+    if (atomic_load_explicit(&p->slots[c->index].owner, memory_order_relaxed) != c->token)
+        return claim_unguarded(p, c);
     atomic_store_explicit(&p->slots[c->index].beat_ns, now, memory_order_relaxed);
+    return 0;
 }
 
-void presence_release(struct presence *p, struct presence_claim *c)
+static int release_unguarded(struct presence *p, struct presence_claim *c)
 {
     uint64_t expected = c->token;
 
     if (!c->token || !p->slots)
-        return;
+        return 0;
     /* Release: our last beat is not reordered after giving the slot away. */
     atomic_compare_exchange_strong_explicit(&p->slots[c->index].owner, &expected, 0,
                                             memory_order_release, memory_order_relaxed);
     c->token = 0;
+    return 0;
+}
+
+/* Another process shrank the object under us (SIGBUS): stop touching it. The
+ * count reads 0 and claims fail until the object is opened anew. */
+static int presence_lost(struct presence *p, struct presence_claim *c)
+{
+    if (!p->lost)
+        log_warn("%s shrank under us; ignoring it from now on", p->objname);
+    p->lost = 1;
+    if (c)
+        c->token = 0;
+    return -EPROTO;
+}
+
+/* Runs `call` under a SIGBUS guard (busguard.h); a lost object is not touched. */
+#define PRESENCE_GUARDED(p, c, call)                                                               \
+    do {                                                                                           \
+        if ((p)->lost || !(p)->slots)                                                              \
+            return -EPROTO;                                                                        \
+        BUSGUARD_RETURN(call, presence_lost(p, c));                                                \
+    } while (0)
+
+static int count_guarded(struct presence *p)
+{
+    PRESENCE_GUARDED(p, NULL, (int)count_unguarded(p));
+}
+
+uint32_t presence_count(struct presence *p)
+{
+    int n = count_guarded(p);
+    return n < 0 ? 0 : (uint32_t)n;
+}
+
+int presence_claim(struct presence *p, struct presence_claim *c)
+{
+    PRESENCE_GUARDED(p, c, claim_unguarded(p, c));
+}
+
+static int refresh_guarded(struct presence *p, struct presence_claim *c)
+{
+    PRESENCE_GUARDED(p, c, refresh_unguarded(p, c));
+}
+
+void presence_refresh(struct presence *p, struct presence_claim *c)
+{
+    refresh_guarded(p, c);
+}
+
+static int release_guarded(struct presence *p, struct presence_claim *c)
+{
+    PRESENCE_GUARDED(p, c, release_unguarded(p, c));
+}
+
+void presence_release(struct presence *p, struct presence_claim *c)
+{
+    if (release_guarded(p, c) < 0)
+        c->token = 0;
 }
 
 int presence_join(struct presence *p)

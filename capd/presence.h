@@ -71,7 +71,10 @@ struct presence_claim {
     uint32_t index;
     uint64_t last_beat_ns;
 };
-/* Claims a slot. Returns 0, or -ENOSPC when every slot is held (c stays unclaimed). */
+/* Claims a slot. Returns 0, -ENOSPC when every slot is held (c stays unclaimed), or
+ * -EPROTO when the object shrank under us (SIGBUS, caught by busguard.h): from
+ * then on this struct presence is left alone: claims fail, counts read 0. The
+ * same guard protects capd's presence_count() and the calls below. */
 int presence_claim(struct presence *p, struct presence_claim *c);
 /* Refreshes the claim's beat (at most every 250 ms; cheap to call per frame), and
  * claims anew when unclaimed or when the slot was taken over meanwhile. */

@@ -3,6 +3,7 @@
 #include "ring.h"
 
 #include <assert.h>
+#include <setjmp.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "busguard.h"
 #include "util.h"
 
 /* The layout is a cross-process ABI: pin every offset. */
@@ -627,7 +629,7 @@ static int reader_attach(struct ring_reader *r)
     return rc;
 }
 
-int ring_reader_check(struct ring_reader *r)
+static int reader_check(struct ring_reader *r)
 {
     int rc;
     if (r->map && !r->gone) {
@@ -737,8 +739,8 @@ static uint64_t ms_to_ns(uint64_t ms)
     return ms * 1000000u;
 }
 
-int ring_reader_next(struct ring_reader *r, struct ring_frame *f, int timeout_ms,
-                     const volatile int *stop)
+static int reader_next(struct ring_reader *r, struct ring_frame *f, int timeout_ms,
+                       const volatile int *stop)
 {
     uint64_t deadline = time_mono_ns() + ms_to_ns(timeout_ms > 0 ? (uint64_t)timeout_ms : 0);
 
@@ -750,7 +752,7 @@ int ring_reader_next(struct ring_reader *r, struct ring_frame *f, int timeout_ms
         if (stop && *stop)
             return -EINTR;
         if (!r->map || r->gone) {
-            rc = ring_reader_check(r);
+            rc = reader_check(r);
             if (rc < 0) {
                 if (!r->gone_reported) {
                     r->gone_reported = 1;
@@ -794,19 +796,19 @@ int ring_reader_next(struct ring_reader *r, struct ring_frame *f, int timeout_ms
     }
 }
 
-int ring_reader_latest(struct ring_reader *r, struct ring_frame *f)
+static int reader_latest(struct ring_reader *r, struct ring_frame *f)
 {
-    int rc = ring_reader_check(r);
+    int rc = reader_check(r);
     if (rc < 0)
         return rc;
     return reader_take_newest(r, f, 0);
 }
 
-int ring_reader_info(struct ring_reader *r, struct ring_info *info)
+static int reader_info(struct ring_reader *r, struct ring_info *info)
 {
     const struct ring_header *h;
     uint64_t beat, now;
-    int rc = ring_reader_check(r);
+    int rc = reader_check(r);
 
     memset(info, 0, sizeof(*info));
     if (rc < 0 && !r->map)
@@ -853,6 +855,41 @@ int ring_reader_info(struct ring_reader *r, struct ring_info *info)
     }
     info->source[n] = '\0';
     return rc;
+}
+
+/* ---- the guarded entry points ------------------------------------------------------------ */
+
+/* A process with write access shrank the object under us (SIGBUS): drop the
+ * mapping, consider capd gone, and look for a proper object again next time. */
+static int reader_lost(struct ring_reader *r, struct ring_frame *f)
+{
+    reader_detach(r);
+    r->gone = 1;
+    r->stats.rejected++;
+    if (f)
+        f->size = 0; /* the copy may have stopped half way */
+    return -EPROTO;
+}
+
+int ring_reader_check(struct ring_reader *r)
+{
+    BUSGUARD_RETURN(reader_check(r), reader_lost(r, NULL));
+}
+
+int ring_reader_next(struct ring_reader *r, struct ring_frame *f, int timeout_ms,
+                     const volatile int *stop)
+{
+    BUSGUARD_RETURN(reader_next(r, f, timeout_ms, stop), reader_lost(r, f));
+}
+
+int ring_reader_latest(struct ring_reader *r, struct ring_frame *f)
+{
+    BUSGUARD_RETURN(reader_latest(r, f), reader_lost(r, f));
+}
+
+int ring_reader_info(struct ring_reader *r, struct ring_info *info)
+{
+    BUSGUARD_RETURN(reader_info(r, info), reader_lost(r, NULL));
 }
 
 void ring_reader_stats(const struct ring_reader *r, struct ring_reader_stats *out)

@@ -248,7 +248,10 @@ struct ring_reader_stats {
 struct ring_reader;
 
 /* Creates a reader bound to a camera name (not to one object: it follows capd
- * restarts). Does not attach yet. Never NULL. Not thread-safe: one reader per
+ * restarts). The calls below that read the mapping run under a SIGBUS guard
+ * (busguard.h): if another process shrinks the object under us they detach and
+ * return -EPROTO instead of killing the process; the reader then re-attaches
+ * once a valid object is back. Does not attach yet. Never NULL. Not thread-safe: one reader per
  * thread. The strings are copied. */
 struct ring_reader *ring_reader_create(const char *prefix, const char *name);
 void ring_reader_destroy(struct ring_reader *r); /* accepts NULL */
