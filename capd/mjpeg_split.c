@@ -309,7 +309,7 @@ static int step_junk(struct mjpeg_split *s, const uint8_t *p, size_t avail)
 static int step_jpeg(struct mjpeg_split *s, const uint8_t *p, size_t avail, const uint8_t **frame,
                      size_t *len)
 {
-    int ret = jpeg_scan_resume(&s->scan, p, avail);
+    int ret = jpeg_scan_resume(&s->scan, p, avail > s->max_frame ? s->max_frame + 1 : avail);
     if (ret == -EBADMSG) {
         s->stats.bad++;
         return enter_junk(s);
@@ -349,7 +349,7 @@ static int step_discard(struct mjpeg_split *s, const uint8_t *p, size_t avail)
     if (ret == -EAGAIN)
         return -EAGAIN;
     /* The error sits at or after the release point, possibly on the next part's SOI. */
-    return released == 0 ? enter_junk(s) : skip_to_junk(s, 0);
+    return skip_to_junk(s, 0);
 }
 
 static int step_body(struct mjpeg_split *s, const uint8_t *p, size_t avail, const uint8_t **frame,
@@ -360,7 +360,8 @@ static int step_body(struct mjpeg_split *s, const uint8_t *p, size_t avail, cons
     struct jpeg_scan_info info;
     if (jpeg_scan_check(p, s->body_len, &info) != 0) {
         s->stats.bad++;
-        return enter_junk(s);
+        /* An empty body has no first byte to skip: the byte at head is the next part's. */
+        return s->body_len > 0 ? enter_junk(s) : skip_to_junk(s, 0);
     }
     for (size_t i = info.length; i < s->body_len; i++) {
         if (!is_space(p[i])) {
