@@ -4,7 +4,11 @@
 #   scripts/install-deps.sh          what `make` and `make demo` need
 #   scripts/install-deps.sh --check  also what `make check` needs (browser, ffmpeg, qemu, ...)
 #   scripts/install-deps.sh --bench  also what `make bench` needs (Flask for the seed's design)
-#   scripts/install-deps.sh --list [--check|--bench]   print the package names, install nothing
+#   scripts/install-deps.sh --list [--check|--bench]   print the missing packages, install nothing
+#
+# Only missing packages are named or installed: a machine that already has Node.js 18+ and npm
+# from elsewhere (nodesource's nodejs bundles npm and conflicts with Debian's npm package), or
+# busybox-static instead of busybox, keeps what it has.
 set -eu
 
 list=""
@@ -25,16 +29,13 @@ case "${1:-}" in
     packages="$packages chromium fonts-dejavu-core ffmpeg nginx busybox apache2"
     packages="$packages libapache2-mod-fcgid procps valgrind nodejs npm"
     packages="$packages qemu-system-x86 kmod ca-certificates"
+    # libFuzzer for tests/integration/test_fuzz.sh: clang and its runtime libraries.
+    packages="$packages clang libclang-rt-14-dev"
     ;;
 esac
 if [ "${1:-}" = "--bench" ]; then
     packages="$packages python3-flask"
 fi
-if [ -n "$list" ]; then
-    echo "$packages"
-    exit 0
-fi
-
 missing=""
 for p in $packages; do
     # busybox or busybox-static: either gives the httpd applet; they conflict.
@@ -50,6 +51,10 @@ for p in $packages; do
         missing="$missing $p"
     fi
 done
+if [ -n "$list" ]; then
+    echo "$missing"
+    exit 0
+fi
 [ -z "$missing" ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
