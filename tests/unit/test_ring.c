@@ -638,6 +638,97 @@ static void test_presence(void)
     CHECK_EQ_INT(presence_open(prefix, "pres", &v1), -ENOENT);
 }
 
+/* Truncates a shm object in place, as a process with write access to it could.
+ * Returns the size it had, or 0 on error. */
+static off_t resize_object(const char *objname, off_t size)
+{
+    int fd = shm_open(objname, O_RDWR | O_CLOEXEC, 0);
+    struct stat st = {0};
+
+    CHECKF(fd >= 0, "shm_open %s: %s", objname, strerror(errno));
+    if (fd < 0)
+        return 0;
+    CHECK(fstat(fd, &st) == 0);
+    CHECKF(ftruncate(fd, size) == 0, "ftruncate: %s", strerror(errno));
+    close(fd);
+    return st.st_size;
+}
+
+/* The ring shrunk under an attached reader: touching the lost pages raises SIGBUS,
+ * which the reader's guard turns into -EPROTO (the process lives on); when capd
+ * publishes a proper object again, the reader follows it. The same for presence:
+ * the viewer side gives the object up, capd's count reads 0. */
+static void test_shrunk_under_reader(void)
+{
+    struct ring_writer *w = make_writer("shrink", 4, 65536, 320, 240);
+    struct ring_reader *r = ring_reader_create(prefix, "shrink");
+    struct presence *owner = NULL, *viewer = NULL;
+    struct presence_claim claim = {0};
+    struct ring_reader_stats st;
+    struct ring_frame f = {0};
+    off_t full = 0;
+    int rc;
+
+    if (!w)
+        goto out;
+    publish_pattern(w, 1, 65536, 320, 240);
+    CHECK_EQ_INT(ring_reader_next(r, &f, 1000, NULL), 0);
+    /* Keep the header, drop the slots and frame data. */
+    resize_object(w->objname, 4096);
+    rc = ring_reader_latest(r, &f);
+    CHECKF(rc == -EPROTO, "latest after the shrink: %d (%s)", rc, strerror(-rc));
+    CHECK_EQ_INT(f.size, 0);
+    ring_reader_stats(r, &st);
+    CHECK(st.rejected >= 1);
+    /* To nothing at all: the header itself is gone. */
+    ring_writer_destroy(w, 0);
+    w = make_writer("shrink", 4, 65536, 320, 240);
+    if (!w)
+        goto out;
+    publish_pattern(w, 1, 65536, 320, 240);
+    CHECK_EQ_INT(ring_reader_next(r, &f, 2000, NULL), 0);
+    full = resize_object(w->objname, 0);
+    rc = ring_reader_next(r, &f, 200, NULL);
+    CHECKF(rc == -EPROTO, "next after a shrink to 0: %d (%s)", rc, strerror(-rc));
+    /* The writer's own mapping is not guarded (only capd can write its ring): give the
+     * pages back, zeroed, so that its destroy can read the header. */
+    resize_object(w->objname, full);
+    /* capd restarts with a proper object: the reader is back. */
+    ring_writer_destroy(w, 0);
+    w = make_writer("shrink", 4, 65536, 320, 240);
+    if (!w)
+        goto out;
+    publish_pattern(w, 1, 65536, 320, 240);
+    CHECK_EQ_INT(ring_reader_next(r, &f, 2000, NULL), 0);
+    CHECK(frame_intact(&f, 65536));
+    CHECK_EQ_INT(f.generation, ring_writer_generation(w));
+
+    /* Presence: both the viewer side and capd's count survive a shrink. */
+    rc = presence_create(prefix, "shrink", (uid_t)-1, (gid_t)-1, 5, &owner);
+    CHECK_EQ_INT(rc, 0);
+    if (rc)
+        goto out;
+    CHECK_EQ_INT(presence_open(prefix, "shrink", &viewer), 0);
+    if (!viewer)
+        goto out;
+    CHECK_EQ_INT(presence_claim(viewer, &claim), 0);
+    CHECK_EQ_INT(presence_count(owner), 1);
+    full = resize_object(owner->objname, 0);
+    CHECK_EQ_INT(presence_count(owner), 0);
+    claim.last_beat_ns = 0;
+    presence_refresh(viewer, &claim);
+    CHECK_EQ_INT(claim.token, 0);
+    CHECK_EQ_INT(presence_claim(viewer, &claim), -EPROTO);
+    presence_release(viewer, &claim);
+    resize_object(owner->objname, full);
+out:
+    presence_destroy(viewer, 0);
+    presence_destroy(owner, 0);
+    ring_frame_free(&f);
+    ring_reader_destroy(r);
+    ring_writer_destroy(w, 0);
+}
+
 int main(void)
 {
     snprintf(prefix, sizeof(prefix), "tu%d-", (int)getpid());
@@ -656,5 +747,6 @@ int main(void)
     RUN_TEST(test_idle_reader_no_cpu);
     RUN_TEST(test_wake_reaches_reader);
     RUN_TEST(test_presence);
+    RUN_TEST(test_shrunk_under_reader);
     return check_summary();
 }
