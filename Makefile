@@ -2,6 +2,7 @@
 #
 #   make            build build/capd and build/capd.fcgi (-O2)
 #   make demo       install missing packages, build, run capd + lighttpd on :$(PORT)
+#                   (TLS=1: HTTPS + HTTP/2 with a self-signed certificate; curl needs -k)
 #   make check      install missing packages, build, run every test (plain and ASan+UBSan)
 #   make test       run the suite against the plain build only
 #   make test-vivid V4L2 tests against the vivid driver under qemu (part of make check)
@@ -15,6 +16,7 @@ CC      ?= cc
 BUILD   ?= build
 PORT    ?= 8080
 CAPD_ARGS ?=
+TLS     ?=
 
 WARN    := -Wall -Wextra -Werror -Wmissing-prototypes -Wshadow -Wstrict-prototypes \
            -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
@@ -129,7 +131,7 @@ deps-check:
 
 demo: deps
 	$(MAKE) all
-	@PORT=$(PORT) CAPD_ARGS='$(CAPD_ARGS)' scripts/demo.sh
+	@PORT=$(PORT) CAPD_ARGS='$(CAPD_ARGS)' TLS='$(TLS)' scripts/demo.sh
 
 check: deps-check
 	$(MAKE) all tests
