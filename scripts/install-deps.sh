@@ -31,6 +31,9 @@ case "${1:-}" in
     packages="$packages qemu-system-x86 kmod ca-certificates"
     # libFuzzer for tests/integration/test_fuzz.sh: clang and its runtime libraries.
     packages="$packages clang libclang-rt-14-dev"
+    # test_systemd.sh: systemd-analyze checks deploy/systemd's unit; strace checks its
+    # system-call filter against what capd really calls. Neither starts systemd.
+    packages="$packages systemd strace"
     ;;
 esac
 if [ "${1:-}" = "--bench" ]; then
