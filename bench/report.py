@@ -4,23 +4,33 @@
   report.py tag SYSTEM RES FPS N  < result.json   one tagged JSON line for raw.jsonl
   report.py line                  < result.json   a one-line summary for the console
   report.py knee RAW SYSTEM N                     1 if that run held its viewers, else 0
-  report.py report RAW RING FRAMES [quick]        the Markdown report on stdout
+  report.py report RAW RING FRAMES [quick] [--idle DIR] [--profile DIR]
+                                                  the Markdown report on stdout; DIRs are the
+                                                  raw output of bench/idle.sh, bench/profile.sh
+  report.py idle DIR                              the idle section alone
+  report.py profile DIR                           the profile section alone
+
+If bench/analysis.md exists (written by hand after a full run), the report ends with it under
+"## Analysis".
 """
 import json
 import os
 import platform
+import re
 import sys
 import time
 
 NAMES = {
     "capd": "(1) capd: capd + capd.fcgi (fan-out) + lighttpd",
     "capd-threads": "(1b) capd, responder thread per viewer",
+    "capd-apache": "(2) capd behind Apache (mod_proxy_fcgi)",
     "naive": "(3) naive libfcgi responder + lighttpd",
     "direct": "(4) direct epoll server (the limit)",
     "flask": "(5) the seed's design (Flask)",
 }
 # Which processes are the web server, the responder and capd, by command name.
-ROLE = {"lighttpd": "web", "capd.fcgi": "responder", "naive_fcgi": "responder", "capd": "capd"}
+ROLE = {"lighttpd": "web", "apache2": "web", "capd.fcgi": "responder", "naive_fcgi": "responder",
+        "capd": "capd"}
 
 
 def held(r):
@@ -50,8 +60,9 @@ def find(rows, system, res, n, fps=30.0):
     return found[-1] if found else None
 
 
-def report(raw, ring, frames, quick):
+def report(raw, ring, frames, quick, idle=None, profile=None):
     rows = load(raw)
+    idle_meta = idle_data(idle) if idle else None
     out = []
     w = out.append
     cpu = "unknown"
@@ -140,6 +151,14 @@ def report(raw, ring, frames, quick):
         target("1000 viewers at 5 fps, p99 < 200 ms",
                "%d/%d at full rate, p99 %s ms" % (k["full_rate"], k["viewers"], fmt(k["lat_p99_ms"])),
                k["full_rate"] >= 0.95 * k["viewers"] and (k["lat_p99_ms"] or 1e9) < 200)
+    sm = idle_summary(idle_meta) if idle_meta else None
+    if sm:
+        # Tolerance: 0.05 calls per second per viewer is one stray call per viewer in 20 s.
+        target("idle viewer: no syscalls but the keep-alive repeat (per viewer per second)",
+               "`writev` %.3f (a repeat every 3 s: 0.333), other calls %.3f"
+               % (sm["writev"], sm["other"]), sm["other"] <= 0.05)
+        target("idle viewer that arrived after the last frame: the same",
+               "%.1f calls per second in all" % sm["late"], sm["late"] <= sm["fixed"] + 1)
     w("")
 
     # Responder memory per viewer, from RssAnon at two viewer counts.
@@ -151,8 +170,372 @@ def report(raw, ring, frames, quick):
             w("Responder memory: RssAnon %.1f MB at %d viewers, %.1f MB at %d: %.1f KB per viewer.\n"
               % (anon(lo) / 1024, lo["n"], anon(hi) / 1024, hi["n"],
                  (anon(hi) - anon(lo)) / max(1, hi["n"] - lo["n"])))
+    if idle_meta:
+        out.extend(idle_section(idle_meta))
+    if profile:
+        out.extend(profile_section(profile))
     w("## Ring: publish to reader wake-up\n\n```\n%s```\n" % open(ring).read())
+    analysis = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
+    if os.path.exists(analysis):
+        text = open(analysis).read().strip("\n")
+        # The file may have a title of its own: the section heading replaces it.
+        text = re.sub(r"^#+\s*Analysis\s*\n+", "", text, flags=re.IGNORECASE)
+        w("## Analysis\n")
+        w(text + "\n")
     print("\n".join(out))
+
+
+
+# ---- strace output -------------------------------------------------------------------------------
+
+def strace_counts(path):
+    """strace -c's table: {syscall: (calls, errors)}; None when the file is missing."""
+    if not os.path.exists(path):
+        return None
+    counts = {}
+    with open(path) as f:
+        for line in f:
+            p = line.split()
+            if len(p) in (5, 6) and re.match(r"^[\d.]+$", p[0]) and p[-1] != "total":
+                counts[p[-1]] = (int(p[3]), int(p[4]) if len(p) == 6 else 0)
+    return counts
+
+
+TT_LINE = re.compile(r"^(\d+)\s+\d\d:\d\d:\d\d\.\d+\s+(.*)$")
+RESULT = re.compile(r"^(.*)\)\s+= (.*)$")  # strace pads short calls: "kill(1, 0)     = 0"
+
+
+def strace_calls(path):
+    """strace -f -tt's listing as completed calls: [(tid, name, args, result)]. A call split
+    into '<unfinished ...>' and '<... resumed>' is joined; one begun before strace attached has
+    args None. Calls still running when strace detached are left out."""
+    calls, pending = [], {}
+    if not os.path.exists(path):
+        return calls
+    with open(path) as f:
+        for line in f:
+            m = TT_LINE.match(line.rstrip("\n"))
+            if not m:
+                continue
+            tid, text = int(m.group(1)), m.group(2)
+            r = re.match(r"^<\.\.\. (\w+) resumed>(.*)$", text)
+            if r:
+                name, rest = r.group(1), r.group(2)
+                start = pending.pop(tid, None)
+                args = start[1] + rest if start and start[0] == name else None
+                res = RESULT.match(rest)
+                if res:
+                    calls.append((tid, name, args, res.group(2)))
+                continue
+            c = re.match(r"^(\w+)\((.*)$", text)
+            if not c:
+                continue  # signals, exits, '<detached ...>'
+            name, rest = c.group(1), c.group(2)
+            if rest.endswith("<unfinished ...>"):
+                pending[tid] = (name, rest[:-len("<unfinished ...>")])
+                continue
+            res = RESULT.match(rest)
+            if res:
+                calls.append((tid, name, rest, res.group(2)))
+    return calls
+
+
+def call_kind(name, args, result):
+    """A short description of one call, for grouping."""
+    res = result.split(" (")[0]
+    if re.match(r"^\d+$", res):
+        res = "n" if name in ("writev", "write", "read", "recvfrom", "sendto") else res
+    a = args or ""
+    if name == "futex":
+        op = re.search(r"FUTEX_\w+", a)
+        op = op.group(0) if op else "?"
+        wait = "timeout" if "tv_sec" in a else ("no timeout" if "NULL" in a else "?")
+        kind = "futex(%s, %s)" % (op, wait) if "WAIT" in op else "futex(%s)" % op
+    elif name == "kill":
+        sig = re.match(r"^\d+,\s*(\w+)", a)
+        kind = "kill(capd's pid, %s)" % (sig.group(1) if sig else "?")
+    elif name == "writev":
+        n = re.search(r"\],\s*(\d+)", a)
+        kind = "writev(%s iovecs)" % n.group(1) if n else "writev"
+    elif name == "epoll_wait":
+        t = re.search(r",\s*(-?\d+)\)\s+=", a) if args else None
+        t = int(t.group(1)) if t else None
+        kind = "epoll_wait(%s)" % ("?" if t is None else "timeout 0: no wait" if t == 0 else
+                                   "no timeout" if t < 0 else "timeout up to %s ms" %
+                                   (1001 if t <= 1001 else t))
+    elif name == "read":
+        n = re.search(r",\s*(\d+)\)\s+=", a) if args else None
+        kind = "read(%s bytes)" % n.group(1) if n else "read"
+    else:
+        kind = name
+    if args is None:
+        kind += " [begun before attach]"
+    return kind, res
+
+
+def thread_roles(calls):
+    """Guesses what each thread of the responder is from the calls it made."""
+    by_tid = {}
+    for tid, name, args, result in calls:
+        by_tid.setdefault(tid, set()).add((name, args or ""))
+    roles = {}
+    for tid, cs in by_tid.items():
+        names = {n for n, _ in cs}
+        if "epoll_wait" in names:
+            roles[tid] = "fan-out I/O thread"
+        elif "kill" in names or any(n == "futex" and "FUTEX_WAIT," in a for n, a in cs):
+            roles[tid] = "ring waiter thread"
+        elif "pause" in names:
+            roles[tid] = "main thread"
+        elif "accept" in names:
+            roles[tid] = "worker in accept()"
+        elif "restart_syscall" in names and len(names) == 1:
+            roles[tid] = "(strace attach)"
+        else:
+            roles[tid] = "worker thread"
+    return roles
+
+
+# ---- the idle section ----------------------------------------------------------------------------
+
+def idle_data(d):
+    try:
+        meta = json.load(open(os.path.join(d, "meta.json")))
+    except (OSError, ValueError):
+        return None
+    passes = {}
+    for item in meta["passes"].split():
+        name, n = item.split(":")
+        load = None
+        try:
+            load = json.load(open(os.path.join(d, "load-%s.json" % name)))
+        except (OSError, ValueError):
+            pass
+        passes[name] = {"viewers": int(n), "load": load,
+                        "c": strace_counts(os.path.join(d, "strace-c-%s.txt" % name)),
+                        "lighttpd": strace_counts(os.path.join(d, "lighttpd-c-%s.txt" % name)),
+                        "tt": os.path.join(d, "strace-tt-%s.txt" % name)}
+    meta["p"] = passes
+    return meta
+
+
+def idle_summary(meta):
+    """Per idle viewer per second: writev, and every other call (slope from 1 to 10 viewers);
+    the late viewer's calls per second. None when a pass is missing."""
+    p, s = meta["p"], float(meta["seconds"])
+    if not all(k in p and p[k]["c"] is not None for k in ("v1", "v10", "late")):
+        return None
+    n1, n10 = p["v1"]["viewers"], p["v10"]["viewers"]
+
+    def tot(c, only=None, skip=("restart_syscall",)):
+        return sum(v[0] for k, v in c.items() if (only is None or k == only) and k not in skip)
+    writev = (tot(p["v10"]["c"], "writev") - tot(p["v1"]["c"], "writev")) / (n10 - n1) / s
+    other = ((tot(p["v10"]["c"]) - tot(p["v10"]["c"], "writev")) -
+             (tot(p["v1"]["c"]) - tot(p["v1"]["c"], "writev"))) / (n10 - n1) / s
+    late = tot(p["late"]["c"]) / s
+    return {"writev": writev, "other": other, "late": late,
+            "fixed": (tot(p["v1"]["c"]) - tot(p["v1"]["c"], "writev")) / s - other * n1}
+
+
+def idle_section(meta):
+    out = []
+    w = out.append
+    s = float(meta["seconds"])
+    p = meta["p"]
+    order = [k for k in ("v0", "v1", "v10", "late") if k in p]
+    label = {"v0": "no viewers", "v1": "1 idle viewer", "v10": "10 idle viewers",
+             "late": "1 viewer, no frame yet"}
+    w("## Idle viewers: the responder's system calls\n")
+    w("`bench/idle.sh`: capd `--source stdin` publishes one 720p frame right after the viewers "
+      "connect, then nothing (a still camera; capd stays alive). `strace -f -c -p` counts the "
+      "FastCGI responder's calls (capd.fcgi, fan-out mode, %s threads, under lighttpd) for %g s "
+      "with 1 and 10 idle viewers, after they left, and with one viewer that connected after "
+      "the last frame and after the previous viewers had left. Calls per second over the "
+      "window (the `restart_syscall` is strace's own: attaching interrupts the timed "
+      "`futex` wait of the thread that waits for capd's frames, and the kernel resumes it "
+      "as `restart_syscall`):\n" % (meta.get("responder_threads", "?"), s))
+    names = sorted({k for o in order if p[o]["c"] for k in p[o]["c"]},
+                   key=lambda k: -max((p[o]["c"] or {}).get(k, (0, 0))[0] for o in order))
+    head = "| call | " + " | ".join(label[o] for o in order)
+    if "v1" in p and "v10" in p:
+        head += " | per extra idle viewer (1 -> 10)"
+    w(head + " |")
+    w("|---" * (head.count("|")) + "|")
+    for k in names + ["total"]:
+        def rate(o):
+            c = p[o]["c"] or {}
+            v = sum(x[0] for x in c.values()) if k == "total" else c.get(k, (0, 0))[0]
+            return v / s
+        row = "| %s | " % (("`%s`" % k) if k != "total" else "**total**")
+        row += " | ".join("%.2f" % rate(o) for o in order)
+        if "v1" in p and "v10" in p:
+            row += " | %.3f" % ((rate("v10") - rate("v1")) /
+                                (p["v10"]["viewers"] - p["v1"]["viewers"]))
+        w(row + " |")
+    w("")
+    lt = [o for o in order if p[o]["lighttpd"] is not None]
+    if lt:
+        w("lighttpd in the same windows, calls per second: %s.\n" % ", ".join(
+            "%s %.2f" % (label[o], sum(x[0] for x in p[o]["lighttpd"].values()) / s) for o in lt))
+    loads = ["%s: %d connected, %d repeats, %d live frames" % (
+        label[o], p[o]["load"]["connected"], p[o]["load"]["repeats"], p[o]["load"]["live_frames"])
+        for o in order if p[o]["load"]]
+    if loads:
+        w("What the viewers got over the whole pass (`loadclient`): %s.\n" % "; ".join(loads))
+
+    # The listing: which thread made which call.
+    src = "v10" if "v10" in p else order[0]
+    calls = strace_calls(p[src]["tt"])
+    if calls:
+        roles = thread_roles(calls)
+        groups = {}
+        for tid, name, args, result in calls:
+            kind, res = call_kind(name, args, result)
+            key = (roles[tid], kind, res)
+            groups.setdefault(key, [0, set()])
+            groups[key][0] += 1
+            groups[key][1].add(tid)
+        w("What the calls are: `strace -f -tt` for %g s with %s, each completed call by the "
+          "thread that made it (a call begun before strace attached has no arguments to "
+          "show). Threads with no row slept through the window.\n" % (s, label[src]))
+        w("| thread | call | result | calls | threads | per second |")
+        w("|---|---|---|---|---|---|")
+        for (role, kind, res), (n, tids) in sorted(groups.items(), key=lambda x: (x[0][0], -x[1][0])):
+            w("| %s | `%s` | %s | %d | %d | %.2f |" % (role, kind, res, n, len(tids), n / s))
+        w("")
+    if "v1" in p and os.path.exists(p["v1"]["tt"]):
+        lines = []
+        with open(p["v1"]["tt"]) as f:
+            for line in f:
+                # Sleeping workers show only as the call strace found them in.
+                if re.search(r"accept\(0,\s+<unfinished|FUTEX_WAIT_PRIVATE, \d+, NULL <unfinished"
+                             r"|pause\( <unfinished|<detached", line):
+                    continue
+                lines.append(line.rstrip("\n")[:160])
+        w("The listing with 1 idle viewer (sleeping workers left out; lines cut at 160 "
+          "characters):\n")
+        w("```\n%s\n```\n" % "\n".join(lines[:40] + (["... (%d more)" % (len(lines) - 40)]
+                                                     if len(lines) > 40 else [])))
+    if "late" in p and os.path.exists(p["late"]["tt"]):
+        lines = [l.rstrip("\n")[:160] for l in open(p["late"]["tt"])
+                 if not re.search(r"accept\(0,\s+<unfinished|FUTEX_WAIT_PRIVATE, \d+, NULL "
+                                  r"<unfinished|pause\( <unfinished|<detached", l)]
+        w("The viewer with no frame yet, the first lines of 1 s of listing (%d lines in all):\n"
+          % len(lines))
+        w("```\n%s\n```\n" % "\n".join(lines[:12]))
+    sm = idle_summary(meta)
+    if sm:
+        w("Per extra idle viewer: %.3f `writev` per second (the keep-alive repeat every 3 s is "
+          "0.333) and %.3f other calls per second. Whatever the number of viewers, the camera's "
+          "fan-out threads together make %.2f calls per second while it has viewers. A viewer "
+          "that has no frame yet: %.1f calls per second.\n"
+          % (sm["writev"], sm["other"], sm["fixed"], sm["late"]))
+    return out
+
+
+# ---- the profile section -------------------------------------------------------------------------
+
+ANN_LINE = re.compile(r"^\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+(.*)$")
+
+
+# Thread entry points: 100 % inclusive, nothing to learn.
+NOT_SHOWN = {"clone", "start_thread", "(below main)"}
+
+
+def annotate_rows(path, inclusive):
+    """callgrind_annotate's list: (total, [(Ir, percent, 'function (object)')]). The tool lists
+    code inlined from another file (a header, a libc helper file) as a separate 'file:function'
+    without an object: one function's rows are merged, summed for self cost, the largest for
+    inclusive cost (the inlined part is inside the function's own)."""
+    total, merged, objs = None, {}, {}
+    if not os.path.exists(path):
+        return None, []
+    with open(path) as f:
+        for line in f:
+            m = ANN_LINE.match(line.rstrip("\n"))
+            if not m:
+                continue
+            ir, name = int(m.group(1).replace(",", "")), m.group(3).strip()
+            if name == "PROGRAM TOTALS":
+                total = ir
+                continue
+            fm = re.match(r"^(.*?):([^:\[]+?)(?: \[(.*)\])?$", name)
+            func, obj = (fm.group(2), fm.group(3)) if fm else (name, None)
+            if func in NOT_SHOWN:
+                continue
+            merged[func] = max(merged.get(func, 0), ir) if inclusive else merged.get(func, 0) + ir
+            if obj:
+                objs[func] = os.path.basename(obj)
+    rows = [(ir, 100.0 * ir / total if total else 0.0,
+             "%s (%s)" % (func, objs[func]) if func in objs else func)
+            for func, ir in merged.items()]
+    rows.sort(key=lambda r: -r[0])
+    return total, rows
+
+
+def profile_section(d):
+    out = []
+    w = out.append
+    try:
+        meta = json.load(open(os.path.join(d, "meta.json")))
+    except (OSError, ValueError):
+        return out
+    w("## Profile: the responder at %d viewers of %s30\n" % (meta["viewers"], meta["res"]))
+    w("`bench/profile.sh`: capd.fcgi (fan-out mode, %s threads) under lighttpd with "
+      "lighttpd.conf, %d `loadclient` viewers. The frames delivered are the responder's own "
+      "`frames_sent` counter (`/state`) at both ends of each %g-s window.\n"
+      % (meta.get("responder_threads", "?"), meta["viewers"], meta["seconds"]))
+    cg = meta["callgrind"]
+    total, incl = annotate_rows(os.path.join(d, "annotate-inclusive.txt"), True)
+    _, self_rows = annotate_rows(os.path.join(d, "annotate-self.txt"), False)
+    frames = (cg["frames_end"] - cg["frames_start"]) if cg.get("frames_end") is not None and \
+        cg.get("frames_start") is not None else None
+    if total and frames:
+        secs = cg["t_end"] - cg["t_start"]
+        w("**Instructions** (valgrind `--tool=callgrind`, counters zeroed and dumped with "
+          "`callgrind_control` around the window): %s instructions for %d delivered frames in "
+          "%.1f s (%.1f frames per second per viewer under valgrind): **%s instructions per "
+          "delivered frame**, user space only (the kernel's work in `writev` is not counted).\n"
+          % (format(total, ","), frames, secs, frames / secs / meta["viewers"],
+             format(total // frames, ",")))
+        for title, rows in (("inclusive (the function and what it calls)", incl),
+                            ("self (the function's own instructions)", self_rows)):
+            w("Top functions, %s:\n" % title)
+            w("| function | instructions | % | per delivered frame |")
+            w("|---|---|---|---|")
+            for ir, pct, fn in rows[:10]:
+                w("| `%s` | %s | %.1f | %s |" % (fn, format(ir, ","), pct,
+                                                format(ir // frames, ",")))
+            w("")
+    else:
+        w("callgrind: no result (see %s).\n" % d)
+    st = meta["strace"]
+    counts = strace_counts(os.path.join(d, "strace-c.txt"))
+    sframes = (st["frames_end"] - st["frames_start"]) if st.get("frames_end") is not None and \
+        st.get("frames_start") is not None else None
+    if counts and sframes:
+        secs = st["t_end"] - st["t_start"]
+        w("**System calls** (`strace -f -c -p` on the plain responder, same load): %d delivered "
+          "frames in %.1f s (%.1f per second per viewer; strace slows every call, so fewer than "
+          "without it). Calls per delivered frame:\n"
+          % (sframes, secs, sframes / secs / meta["viewers"]))
+        w("| call | calls | errors | per delivered frame | strace's time share |")
+        w("|---|---|---|---|---|")
+        shares = {}
+        with open(os.path.join(d, "strace-c.txt")) as f:
+            for line in f:
+                q = line.split()
+                if len(q) in (5, 6) and re.match(r"^[\d.]+$", q[0]):
+                    shares[q[-1]] = q[0]
+        for k, (n, e) in sorted(counts.items(), key=lambda x: -x[1][0]):
+            w("| `%s` | %d | %d | %.3f | %s %% |" % (k, n, e, n / sframes, shares.get(k, "?")))
+        tot = sum(v[0] for v in counts.values())
+        w("| **total** | %d | %d | %.3f | |" % (tot, sum(v[1] for v in counts.values()),
+                                              tot / sframes))
+        w("")
+    else:
+        w("strace: no result (see %s).\n" % d)
+    return out
 
 
 def main():
@@ -170,7 +553,19 @@ def main():
         r = find(load(sys.argv[2]), sys.argv[3], "720p", int(sys.argv[4]))
         print(1 if r and held(r) else 0)
     elif cmd == "report":
-        report(sys.argv[2], sys.argv[3], sys.argv[4], len(sys.argv) > 5 and sys.argv[5] == "quick")
+        args = sys.argv[5:]
+        opt = {}
+        for flag in ("--idle", "--profile"):
+            if flag in args:
+                i = args.index(flag)
+                opt[flag[2:]] = args[i + 1]
+                del args[i:i + 2]
+        report(sys.argv[2], sys.argv[3], sys.argv[4], "quick" in args, **opt)
+    elif cmd == "idle":
+        meta = idle_data(sys.argv[2])
+        print("\n".join(idle_section(meta)) if meta else "no idle results in " + sys.argv[2])
+    elif cmd == "profile":
+        print("\n".join(profile_section(sys.argv[2])) or "no profile results in " + sys.argv[2])
     else:
         sys.exit("usage: see the top of bench/report.py")
 
