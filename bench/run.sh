@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
 # run.sh - `make bench`: capd's full path and the baselines, side by side on the same frames.
 #
-#   bench/run.sh [BUILD]            the full run (about 25 minutes), writes bench/results.md
-#   BENCH_QUICK=1 bench/run.sh      a one-minute run (720p, 10 and 100 viewers)
+#   bench/run.sh [BUILD]            the full run (about 30 minutes), writes bench/results.md
+#   BENCH_QUICK=1 bench/run.sh      a three-minute run (720p, 10 and 100 viewers, capd, naive,
+#                                   direct, flask; the idle passes 6 s each; no profile)
 #
 # Systems (see bench/baselines/README.md), each fed the same JPEG folder at 30 fps:
 #   capd          capd --source file: + capd.fcgi (fan-out) + lighttpd with lighttpd.conf
 #   capd-threads  the same with capd.fcgi --stream-mode threads (a thread per viewer)
+#   capd-apache   capd + capd.fcgi --listen behind Apache 2.4 (event MPM) with
+#                 deploy/apache/capd-proxy-fcgi.conf (mod_proxy_fcgi, flushpackets=on)
 #   naive         naive_fcgi behind lighttpd-naive.conf (Debian defaults + stream-response-body 2)
 #   direct        direct_epoll, the single-process limit
 #   flask         the seed's design, Flask's threaded server
 # Every run starts its system afresh, then build/bench/loadclient connects the viewers, waits
 # out a warm-up and measures a window: fps, latency, and the CPU of every server process per
-# delivered frame. Raw results: $BENCH_OUT/raw.jsonl; the report: bench/results.md.
+# delivered frame. Then bench/idle.sh counts the responder's system calls with idle viewers
+# (about 75 s; 40 s quick) and, in the full run, bench/profile.sh profiles it at 100 viewers
+# (callgrind and strace, about 2 minutes). Raw results: $BENCH_OUT (default /tmp/capd-bench);
+# the report: bench/results.md, with bench/analysis.md appended when it exists.
+#
+# For trying pieces out (the report then has only what ran):
+#   BENCH_SYSTEMS="capd capd-apache"  BENCH_VIEWERS="3"  BENCH_RESOLUTIONS="720p"
+#   BENCH_IDLE=0 (no idle passes)  BENCH_PROFILE=1|0 (profile in a quick run / not in a full one)
+#   BENCH_RING=0 (no ring_bench)  BENCH_REPORT=FILE (instead of bench/results.md)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 BUILD=${1:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
@@ -31,14 +42,26 @@ if [ -n "${BENCH_QUICK:-}" ]; then
     WINDOW=5
     WARMUP=2
     KNEE=()
+    IDLE_SECONDS=${IDLE_SECONDS:-6}
+    PROFILE=${BENCH_PROFILE:-0}
 else
     RESOLUTIONS=(720p 1080p)
     VIEWER_COUNTS=(1 10 100 300)
-    SYSTEMS=(capd capd-threads naive direct flask)
+    SYSTEMS=(capd capd-threads capd-apache naive direct flask)
     WINDOW=10
     WARMUP=3
     KNEE=(200 300 400 500 600 800 1000)
+    IDLE_SECONDS=${IDLE_SECONDS:-10}
+    PROFILE=${BENCH_PROFILE:-1}
 fi
+export IDLE_SECONDS
+[ -n "${BENCH_SYSTEMS:-}" ] && read -ra SYSTEMS <<<"$BENCH_SYSTEMS"
+[ -n "${BENCH_VIEWERS:-}" ] && read -ra VIEWER_COUNTS <<<"$BENCH_VIEWERS"
+[ -n "${BENCH_RESOLUTIONS:-}" ] && read -ra RESOLUTIONS <<<"$BENCH_RESOLUTIONS"
+if [ -n "${BENCH_SYSTEMS:-}${BENCH_VIEWERS:-}${BENCH_RESOLUTIONS:-}" ]; then
+    KNEE=() # a partial run: no knee search
+fi
+REPORT=${BENCH_REPORT:-$ROOT/bench/results.md}
 
 die() {
     echo "bench: $*" >&2
@@ -50,62 +73,43 @@ for tool in "$LOADCLIENT" "$BUILD/capd" "$BUILD/capd.fcgi" "$BUILD/bench/baselin
 done
 $PY -c 'import flask' 2>/dev/null || die "Debian's python3-flask is missing (apt-get install python3-flask)"
 command -v lighttpd >/dev/null || die "lighttpd is missing"
+if [[ " ${SYSTEMS[*]} " == *" capd-apache "* ]]; then
+    if [ ! -x "$(command -v apache2 || echo /usr/sbin/apache2)" ] ||
+        [ ! -e /usr/lib/apache2/modules/mod_proxy_fcgi.so ]; then
+        die "Apache with mod_proxy_fcgi is missing (apt-get install apache2)"
+    fi
+fi
+[ "${BENCH_IDLE:-1}" = 0 ] || command -v strace >/dev/null || die "strace is missing (apt-get install strace)"
+[ "$PROFILE" = 0 ] || command -v valgrind >/dev/null || die "valgrind is missing (apt-get install valgrind)"
 
 mkdir -p "$OUT"
 : >"$OUT/raw.jsonl"
 "$ROOT/bench/baselines/make-frames.sh" "$FRAMES" >"$OUT/frames.txt" || die "cannot make the frames"
 
-# ---- starting and stopping systems ---------------------------------------------------------
-pids=()
-stop_all() {
-    local p
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    pids=()
-    rm -f /dev/shm/"$CAPD_SHM_PREFIX"*
-}
+# ---- starting and stopping systems (bench/lib.sh: stop_all, ports, capd, lighttpd, Apache) ------
+. "$ROOT/bench/lib.sh"
 trap 'stop_all; exit 130' INT TERM
 trap stop_all EXIT
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 40000))
-        port_open "$p" || break
-    done
-    echo "$p"
-}
-wait_port() {
-    for _ in $(seq 100); do port_open "$1" && return 0; sleep 0.1; done
-    return 1
-}
-
-# start SYSTEM RES FPS: sets PORT, PATH_Q and CPU_ARGS (loadclient's --pid/--tree flags).
+# start SYSTEM RES FPS VIEWERS: sets PORT, PATH_Q and CPU_ARGS (loadclient's --pid/--tree flags).
 start() {
-    local system=$1 res=$2 fps=$3 rundir=$OUT/run
+    local system=$1 res=$2 fps=$3 viewers=$4 rundir=$OUT/run
     PORT=$(free_port)
     PATH_Q=/stream
     rm -rf "$rundir"
     mkdir -p "$rundir"
     case $system in
     capd | capd-threads)
-        "$BUILD/capd" --name default --source "file:$FRAMES/$res" --fps "$fps" \
-            >"$rundir/capd.log" 2>&1 &
-        local capd=$!
-        pids+=("$capd")
-        for _ in $(seq 50); do [ -e "/dev/shm/${CAPD_SHM_PREFIX}default" ] && break; sleep 0.1; done
+        start_capd "$rundir" --source "file:$FRAMES/$res" --fps "$fps"
         local args=""
         [ "$system" = capd-threads ] && args="--stream-mode threads"
-        CAPD_PORT=$PORT CAPD_ROOT=$ROOT CAPD_BIN=$BUILD CAPD_RUNDIR=$rundir \
-            CAPD_MAX_VIEWERS=1100 CAPD_FCGI_ARGS="$args" \
-            lighttpd -D -f "$ROOT/lighttpd.conf" >"$rundir/lighttpd.out" 2>&1 &
-        pids+=($!)
-        CPU_ARGS=(--tree "$!" --pid "$capd")
+        CAPD_MAX_VIEWERS=1100 CAPD_FCGI_ARGS="$args" start_lighttpd "$rundir" "$PORT"
+        CPU_ARGS=(--tree "$LIGHTTPD_PID" --pid "$CAPD_PID")
+        ;;
+    capd-apache)
+        start_capd "$rundir" --source "file:$FRAMES/$res" --fps "$fps"
+        start_apache "$rundir" "$PORT" "$viewers" --max-viewers 1100
+        CPU_ARGS=(--tree "$APACHE_PID" --pid "$RESPONDER_PID" --pid "$CAPD_PID")
         ;;
     naive)
         NAIVE_DIR=$FRAMES/$res NAIVE_FPS=$fps NAIVE_PORT=$PORT NAIVE_THREADS=1100 \
@@ -129,7 +133,7 @@ start() {
     esac
     wait_port "$PORT" || {
         echo "bench: $system did not start:" >&2
-        cat "$rundir"/*.log "$rundir"/*.out >&2 2>/dev/null
+        cat "$rundir"/*.log "$rundir"/*.out "$rundir"/apache/logs/*.log >&2 2>/dev/null
         return 1
     }
     # Spawn the FastCGI backends before the window (lighttpd starts them lazily).
@@ -141,7 +145,7 @@ start() {
 measure() {
     local system=$1 res=$2 fps=$3 viewers=$4 window=${5:-$WINDOW} ramp
     ramp=$((viewers > 100 ? 2000 : 500))
-    start "$system" "$res" "$fps" || {
+    start "$system" "$res" "$fps" "$viewers" || {
         stop_all
         return 1
     }
@@ -184,10 +188,26 @@ if [ -z "${BENCH_QUICK:-}" ]; then
     measure capd 720p 5 1000 15
 fi
 
+# ---- idle viewers and the profile (each starts and stops its own capd and lighttpd) ----------
+IDLE_DIR=()
+if [ "${BENCH_IDLE:-1}" != 0 ]; then
+    BENCH_OUT=$OUT BENCH_FRAMES=$FRAMES "$ROOT/bench/idle.sh" "$BUILD" && IDLE_DIR=(--idle "$OUT/idle") ||
+        echo "bench: idle.sh failed" >&2
+fi
+PROFILE_DIR=()
+if [ "$PROFILE" != 0 ]; then
+    BENCH_OUT=$OUT BENCH_FRAMES=$FRAMES "$ROOT/bench/profile.sh" "$BUILD" &&
+        PROFILE_DIR=(--profile "$OUT/profile") || echo "bench: profile.sh failed" >&2
+fi
+
 # ---- ring microbenchmark ---------------------------------------------------------------------
-"$BUILD/bench/ring_bench" >"$OUT/ring.txt" 2>&1 || echo "bench: ring_bench failed" >&2
+if [ "${BENCH_RING:-1}" != 0 ]; then
+    "$BUILD/bench/ring_bench" >"$OUT/ring.txt" 2>&1 || echo "bench: ring_bench failed" >&2
+else
+    echo "(not run: BENCH_RING=0)" >"$OUT/ring.txt"
+fi
 
 # ---- the report ----------------------------------------------------------------------------------
 $PY "$ROOT/bench/report.py" report "$OUT/raw.jsonl" "$OUT/ring.txt" "$OUT/frames.txt" \
-    "${BENCH_QUICK:+quick}" >"$ROOT/bench/results.md" &&
-    echo "bench: wrote bench/results.md"
+    ${BENCH_QUICK:+quick} "${IDLE_DIR[@]}" "${PROFILE_DIR[@]}" >"$REPORT" &&
+    echo "bench: wrote $REPORT"
