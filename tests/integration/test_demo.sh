@@ -223,7 +223,8 @@ port=$(demo_port)
 pem="/tmp/capd-demo-$port/server.pem"
 if start_demo tls "$port" TLS=1; then
     check_url tls "https://127.0.0.1:$port/"
-    grep -q 'self-signed certificate: the browser warns about it; curl needs -k' "$DEMO_LOG" &&
+    # The note follows the URL lines, from a later write: give it a moment.
+    wait_for 5 grep -q 'self-signed certificate: the browser warns about it; curl needs -k' "$DEMO_LOG" &&
         pass "tls: notes the self-signed certificate and curl -k" ||
         fail "tls: no note about the self-signed certificate and curl -k"
     check_snapshot tls "https://127.0.0.1:$port/snapshot" -k --http2
