@@ -2,7 +2,8 @@
 # idle.sh - the system calls an idle viewer costs the responder (issue 4: "an idle viewer makes
 # no syscalls except the keep-alive repeat"), counted with strace on capd.fcgi under lighttpd.
 #
-#   bench/idle.sh [BUILD]      about 75 s (IDLE_SECONDS=10); run.sh calls it, full and quick
+#   bench/idle.sh [BUILD]      about 90 s (IDLE_SECONDS=10; 60 s with 6, the quick run's);
+#                              run.sh calls it in the full and the quick run
 #
 # capd --source stdin reads a FIFO that this script holds open: it publishes a frame when the
 # script writes one and nothing otherwise (a still camera, alive: it keeps its heartbeat).

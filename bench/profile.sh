@@ -3,7 +3,7 @@
 # here): instructions per delivered frame with valgrind's callgrind, and the system calls per
 # delivered frame with strace, on capd.fcgi (fan-out mode) under lighttpd with lighttpd.conf.
 #
-#   bench/profile.sh [BUILD]     about 2 minutes; `make bench` runs it in the full run only
+#   bench/profile.sh [BUILD]     under a minute; `make bench` runs it in the full run only
 #                                (BENCH_PROFILE=1 adds it to a quick run, BENCH_PROFILE=0
 #                                leaves it out of a full one)
 #
@@ -15,12 +15,12 @@
 #    The viewers connect and settle; then `callgrind_control -z` zeroes the counters,
 #    PROFILE_SECONDS later `callgrind_control -d` dumps them, and the responder's own
 #    frames_sent counter (from /state) at both ends gives the frames delivered in between.
-#    Instructions are user space only (the kernel's share of writev is not in them); the
-#    responder runs ~50x slower under valgrind and skips to the newest frame, so it delivers
-#    fewer frames than at full speed: read the costs per frame, not the rate.
+#    Instructions are user space only (the kernel's share of writev is not in them). Under
+#    valgrind the responder's own code runs some 50x slower; when it falls behind it skips to
+#    the newest frame and delivers fewer frames: read the costs per frame, not the rate.
 # 2. strace: the same load on the plain responder; `strace -f -c -p` for PROFILE_SECONDS, and
-#    frames_sent before and after. strace stops the responder at every call, so it too delivers
-#    fewer frames than without it.
+#    frames_sent before and after. strace stops the responder at every call, which may cost it
+#    frames the same way.
 # Raw output in $BENCH_OUT/profile/: callgrind.out.*, annotate-inclusive.txt,
 # annotate-self.txt, strace-c.txt, meta.json; bench/report.py formats them
 # (`report.py profile DIR` prints the section alone).

@@ -494,7 +494,8 @@ def profile_section(d):
         secs = cg["t_end"] - cg["t_start"]
         w("**Instructions** (valgrind `--tool=callgrind`, counters zeroed and dumped with "
           "`callgrind_control` around the window): %s instructions for %d delivered frames in "
-          "%.1f s (%.1f frames per second per viewer under valgrind): **%s instructions per "
+          "%.1f s (%.1f frames per second per viewer under valgrind, of the source's 30): **%s "
+          "instructions per "
           "delivered frame**, user space only (the kernel's work in `writev` is not counted).\n"
           % (format(total, ","), frames, secs, frames / secs / meta["viewers"],
              format(total // frames, ",")))
@@ -516,8 +517,9 @@ def profile_section(d):
     if counts and sframes:
         secs = st["t_end"] - st["t_start"]
         w("**System calls** (`strace -f -c -p` on the plain responder, same load): %d delivered "
-          "frames in %.1f s (%.1f per second per viewer; strace slows every call, so fewer than "
-          "without it). Calls per delivered frame:\n"
+          "frames in %.1f s (%.1f per second per viewer, of the source's 30; strace stops the "
+          "responder at every call, and a responder that falls behind skips to the newest "
+          "frame). Calls per delivered frame:\n"
           % (sframes, secs, sframes / secs / meta["viewers"]))
         w("| call | calls | errors | per delivered frame | strace's time share |")
         w("|---|---|---|---|---|")

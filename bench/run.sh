@@ -2,7 +2,7 @@
 # run.sh - `make bench`: capd's full path and the baselines, side by side on the same frames.
 #
 #   bench/run.sh [BUILD]            the full run (about 30 minutes), writes bench/results.md
-#   BENCH_QUICK=1 bench/run.sh      a three-minute run (720p, 10 and 100 viewers, capd, naive,
+#   BENCH_QUICK=1 bench/run.sh      a 2.5-minute run (720p, 10 and 100 viewers, capd, naive,
 #                                   direct, flask; the idle passes 6 s each; no profile)
 #
 # Systems (see bench/baselines/README.md), each fed the same JPEG folder at 30 fps:
@@ -16,8 +16,8 @@
 # Every run starts its system afresh, then build/bench/loadclient connects the viewers, waits
 # out a warm-up and measures a window: fps, latency, and the CPU of every server process per
 # delivered frame. Then bench/idle.sh counts the responder's system calls with idle viewers
-# (about 75 s; 40 s quick) and, in the full run, bench/profile.sh profiles it at 100 viewers
-# (callgrind and strace, about 2 minutes). Raw results: $BENCH_OUT (default /tmp/capd-bench);
+# (about 90 s; 60 s quick) and, in the full run, bench/profile.sh profiles it at 100 viewers
+# (callgrind and strace, under a minute). Raw results: $BENCH_OUT (default /tmp/capd-bench);
 # the report: bench/results.md, with bench/analysis.md appended when it exists.
 #
 # For trying pieces out (the report then has only what ran):
