@@ -34,6 +34,9 @@ case "${1:-}" in
     # test_systemd.sh: systemd-analyze checks deploy/systemd's unit; strace checks its
     # system-call filter against what capd really calls. Neither starts systemd.
     packages="$packages systemd strace"
+    # test_vlc.sh: VLC without a display (cvlc -I dummy; its scene filter, vdummy output,
+    # mjpeg demux and avcodec decoder are all in vlc-plugin-base).
+    packages="$packages vlc-bin vlc-plugin-base"
     ;;
 esac
 if [ "${1:-}" = "--bench" ]; then
