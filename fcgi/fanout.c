@@ -153,13 +153,20 @@ static void *waiter_main(void *arg)
     struct ring_reader *reader = ring_reader_create(ch->cfg->prefix, ch->cam);
     struct fbuf *buf = NULL;
 
+    /* Whether the I/O thread has had a frame since viewers came back: the last
+     * viewer's exit drops the newest frame, and the reader has already
+     * delivered it, so a still camera would leave the next viewer empty. */
+    int served = 0;
+
     for (;;) {
         struct ring_frame rf;
         int rc;
 
         pthread_mutex_lock(&ch->lock);
-        while (ch->viewers == 0 && !*ch->cfg->stop)
+        while (ch->viewers == 0 && !*ch->cfg->stop) {
+            served = 0;
             pthread_cond_wait(&ch->viewers_cond, &ch->lock);
+        }
         pthread_mutex_unlock(&ch->lock);
         if (*ch->cfg->stop)
             break;
@@ -169,12 +176,20 @@ static void *waiter_main(void *arg)
         rf.data = buf->data;
         rf.capacity = buf->cap;
         rc = ring_reader_next(reader, &rf, 1000, ch->cfg->stop);
+        /* Nothing new for a second (a still source, capd alive): the newest
+         * frame, delivered before, is still the truth, as for a snapshot. An
+         * idle-stopped capd restarts well within that second, so viewers of a
+         * live camera get a fresh frame first. */
+        if (rc == -EAGAIN && !served)
+            rc = ring_reader_latest(reader, &rf);
         buf->data = rf.data; /* the reader may have grown it */
         buf->cap = rf.capacity;
         if (rc == -EINTR)
             break;
         if (rc == -EAGAIN)
             continue;
+        if (rc == 0)
+            served = 1;
         pthread_mutex_lock(&ch->lock);
         if (rc == 0) {
             buf->size = rf.size;
@@ -430,7 +445,10 @@ static int channel_timeout(struct channel *ch, uint64_t now)
 {
     uint64_t next = now + 1000000000ull;
     for (struct viewer *v = ch->active; v; v = v->next) {
-        uint64_t due = v->last_send_ns + serve_repeat_interval_ns(v->s.min_interval_ns);
+        /* Nothing sent yet: no repeat is due (channel_serve has nothing to
+         * repeat), and counting one from 0 would spin epoll_wait. */
+        uint64_t due = v->last ? v->last_send_ns + serve_repeat_interval_ns(v->s.min_interval_ns)
+                               : UINT64_MAX;
         if (v->sending)
             continue;
         if (v->s.deadline_ns && v->s.deadline_ns < due)

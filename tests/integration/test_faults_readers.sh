@@ -193,4 +193,25 @@ echo "    /stream: $(grep '^status=' "$TMP/still0.out")"
 [ "$ok" -eq 3 ] &&
     pass "still source: fan-out, CGI and browser-layout streams stay open 20 s through 5-s idle limits (repeats every 3 s)" ||
     fail "still source: only $ok of 3 streams stayed open for 20 s"
+
+# A viewer who comes after the others have left: the fan-out had already delivered the one frame
+# and dropped it with its last viewer; the newcomer must still get it (within the waiter's 1-s
+# wait) and then its repeats, without the I/O thread spinning meanwhile (it once did, at about
+# 20 000 system calls a second: a core).
+wait_for 10 bash -c "[ \"\$(curl -s '$(url /state)' | sed -n 's/.*\"streams\":\([0-9]*\),.*/\1/p')\" = 0 ]" ||
+    fail "the still-source viewers did not all end"
+responder=$(responder_pids)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks0=$(cpu_ticks "$responder")
+"$STREAMCHECK" --quiet --seconds 8 --timeout 5 --expect-size 320x240 "$(url /stream)" \
+    >"$TMP/still-late.out" 2>&1
+rc=$?
+ticks=$(($(cpu_ticks "$responder") - ticks0))
+out=$(grep '^status=' "$TMP/still-late.out")
+[ "$rc" -eq 0 ] && [ "$(field bad "$out")" = 0 ] && [ "$(field frames "$out")" -ge 2 ] &&
+    pass "still source: a viewer who comes after everyone left gets the last frame and its repeats ($(field frames "$out") parts in 8 s)" ||
+    fail "still source, late viewer (exit $rc): $(tr '\n' ' ' <"$TMP/still-late.out")"
+# 8 s of a core is 800 ticks; an idle responder uses next to none.
+[ "$ticks" -le 80 ] && pass "still source: the responder idles meanwhile ($ticks CPU ticks in 8 s)" ||
+    fail "still source: the responder used $ticks CPU ticks in 8 s with one idle viewer (spinning?)"
 exec 4>&-
