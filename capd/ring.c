@@ -743,6 +743,7 @@ static int reader_next(struct ring_reader *r, struct ring_frame *f, int timeout_
                        const volatile int *stop)
 {
     uint64_t deadline = time_mono_ns() + ms_to_ns(timeout_ms > 0 ? (uint64_t)timeout_ms : 0);
+    int alive_checked = 0; /* capd's pid was checked after the last futex timeout */
 
     for (;;) {
         uint64_t now;
@@ -781,7 +782,7 @@ static int reader_next(struct ring_reader *r, struct ring_frame *f, int timeout_
             return 0;
         now = time_mono_ns();
         if (now >= deadline) {
-            if (header_alive(r->hdr, r->layout.pid) < 0) {
+            if (!alive_checked && header_alive(r->hdr, r->layout.pid) < 0) {
                 r->gone = 1;
                 continue;
             }
@@ -791,7 +792,8 @@ static int reader_next(struct ring_reader *r, struct ring_frame *f, int timeout_
         if (wait > ms_to_ns(LIVENESS_CHECK_MS))
             wait = ms_to_ns(LIVENESS_CHECK_MS);
         rc = futex_wait_shared(&r->hdr->futex_word, word, wait);
-        if (rc == -ETIMEDOUT && header_alive(r->hdr, r->layout.pid) < 0)
+        alive_checked = rc == -ETIMEDOUT;
+        if (alive_checked && header_alive(r->hdr, r->layout.pid) < 0)
             r->gone = 1;
     }
 }
