@@ -638,6 +638,7 @@ static void test_presence(void)
     CHECK_EQ_INT(presence_open(prefix, "pres", &v1), -ENOENT);
 }
 
+#if !defined(__SANITIZE_THREAD__)
 /* Truncates a shm object in place, as a process with write access to it could.
  * Returns the size it had, or 0 on error. */
 static off_t resize_object(const char *objname, off_t size)
@@ -729,6 +730,8 @@ out:
     ring_writer_destroy(w, 0);
 }
 
+#endif /* !__SANITIZE_THREAD__ */
+
 int main(void)
 {
     snprintf(prefix, sizeof(prefix), "tu%d-", (int)getpid());
@@ -747,6 +750,12 @@ int main(void)
     RUN_TEST(test_idle_reader_no_cpu);
     RUN_TEST(test_wake_reaches_reader);
     RUN_TEST(test_presence);
+#if defined(__SANITIZE_THREAD__)
+    /* TSan runs signal handlers through its own wrapper, and the process dies
+     * of the SIGBUS anyway; the plain and ASan builds check the guard. */
+    printf("  test_shrunk_under_reader: not run under ThreadSanitizer\n");
+#else
     RUN_TEST(test_shrunk_under_reader);
+#endif
     return check_summary();
 }
