@@ -133,10 +133,14 @@ demo: deps
 	$(MAKE) all
 	@PORT=$(PORT) CAPD_ARGS='$(CAPD_ARGS)' TLS='$(TLS)' scripts/demo.sh
 
+# The whole suite plain and under ASan+UBSan; ThreadSanitizer over the ring and the
+# responder's concurrency (fan-out and thread-per-viewer, stalled and slow readers).
+TSAN_TESTS := test_ring,test_lighttpd.sh,test_lighttpd_threads,test_faults_readers
 check: deps-check
 	$(MAKE) all tests
 	$(MAKE) BUILD=build-asan SANITIZE=address,undefined OPT=-O1 all tests
-	tests/run.sh build build-asan
+	$(MAKE) BUILD=build-tsan TSAN=1 OPT=-O1 all tests
+	tests/run.sh build build-asan build-tsan:$(TSAN_TESTS)
 
 test: all tests
 	tests/run.sh $(BUILD)

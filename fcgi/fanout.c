@@ -73,6 +73,7 @@ struct channel {
     struct viewer *pending;  /* handed over, not yet adopted by the I/O thread */
     int viewers;             /* pending + active */
     struct fbuf *published;  /* newest frame from the waiter, not yet taken */
+    int want_newest;         /* the I/O thread dropped its frame with its last viewer */
     int online;              /* the waiter's last verdict */
     int online_changed;
     uint64_t generation;
@@ -153,20 +154,13 @@ static void *waiter_main(void *arg)
     struct ring_reader *reader = ring_reader_create(ch->cfg->prefix, ch->cam);
     struct fbuf *buf = NULL;
 
-    /* Whether the I/O thread has had a frame since viewers came back: the last
-     * viewer's exit drops the newest frame, and the reader has already
-     * delivered it, so a still camera would leave the next viewer empty. */
-    int served = 0;
-
     for (;;) {
         struct ring_frame rf;
-        int rc;
+        int rc, want_newest;
 
         pthread_mutex_lock(&ch->lock);
-        while (ch->viewers == 0 && !*ch->cfg->stop) {
-            served = 0;
+        while (ch->viewers == 0 && !*ch->cfg->stop)
             pthread_cond_wait(&ch->viewers_cond, &ch->lock);
-        }
         pthread_mutex_unlock(&ch->lock);
         if (*ch->cfg->stop)
             break;
@@ -176,20 +170,24 @@ static void *waiter_main(void *arg)
         rf.data = buf->data;
         rf.capacity = buf->cap;
         rc = ring_reader_next(reader, &rf, 1000, ch->cfg->stop);
-        /* Nothing new for a second (a still source, capd alive): the newest
-         * frame, delivered before, is still the truth, as for a snapshot. An
-         * idle-stopped capd restarts well within that second, so viewers of a
-         * live camera get a fresh frame first. */
-        if (rc == -EAGAIN && !served)
-            rc = ring_reader_latest(reader, &rf);
+        /* The last viewer's exit dropped the I/O thread's frame, and this
+         * reader has delivered it already: with nothing new for a second (a
+         * still source, capd alive), that newest frame is still the truth, as
+         * for a snapshot. An idle-stopped capd restarts well within the
+         * second, so viewers of a live camera get a fresh frame first. */
+        if (rc == -EAGAIN) {
+            pthread_mutex_lock(&ch->lock);
+            want_newest = ch->want_newest && ch->viewers > 0;
+            pthread_mutex_unlock(&ch->lock);
+            if (want_newest)
+                rc = ring_reader_latest(reader, &rf);
+        }
         buf->data = rf.data; /* the reader may have grown it */
         buf->cap = rf.capacity;
         if (rc == -EINTR)
             break;
         if (rc == -EAGAIN)
             continue;
-        if (rc == 0)
-            served = 1;
         pthread_mutex_lock(&ch->lock);
         if (rc == 0) {
             buf->size = rf.size;
@@ -203,6 +201,7 @@ static void *waiter_main(void *arg)
             if (ch->published) /* the I/O thread did not take the previous one: skip it */
                 pool_put_locked(ch, ch->published);
             ch->published = buf;
+            ch->want_newest = 0;
             buf = NULL;
             ch->generation = ring_reader_generation(reader);
         }
@@ -249,13 +248,17 @@ static void viewer_finish(struct channel *ch, struct viewer *v, int result)
         presence_release(ch->presence, &v->claim);
     if (result < 0 && result != -EINTR)
         atomic_fetch_add_explicit(&serve_counters.viewers_left, 1, memory_order_relaxed);
+    /* Without viewers the waiter sleeps, so a live frame kept here would grow
+     * old: the next viewer must get a current one. (An offline card stays: it
+     * is still true, and the waiter reports no change while capd stays away.)
+     * want_newest asks the waiter for the ring's newest frame should nothing
+     * newer come (a still camera). */
     pthread_mutex_lock(&ch->lock);
     ch->viewers--;
     last_one = ch->viewers == 0;
+    if (last_one)
+        ch->want_newest = 1;
     pthread_mutex_unlock(&ch->lock);
-    /* Without viewers the waiter sleeps, so a live frame kept here would grow
-     * old: the next viewer must get a current one. (An offline card stays: it
-     * is still true, and the waiter reports no change while capd stays away.) */
     if (last_one && ch->newest && ch->newest->source != SOURCE_OFFLINE) {
         fbuf_unref(ch, ch->newest);
         ch->newest = NULL;
@@ -526,9 +529,11 @@ static void *io_main(void *arg)
         published = ch->published;
         ch->published = NULL;
         if (published && ch->viewers == 0) {
-            /* Nobody to show it to, and it would be stale for the next viewer. */
+            /* Nobody to show it to, and it would be stale for the next viewer
+             * (who gets the ring's newest then, see waiter_main). */
             pool_put_locked(ch, published);
             published = NULL;
+            ch->want_newest = 1;
         }
         online = ch->online;
         changed = ch->online_changed;
