@@ -5,6 +5,8 @@
 #
 # KERNEL_DIR is what fetch.sh prepared. The initramfs holds:
 #   /init, /guest.sh              tests/vivid/init and tests/vivid/guest.sh
+#   /guest-*.sh                   other guest scripts, run instead of guest.sh when the kernel
+#                                 command line says capd_guest=* (guest-cpu.sh: bench/vivid_cpu.sh)
 #   /bin/busybox                  static; /init installs its applets
 #   /lib/modules/*.ko             vivid and v4l2loopback with their dependencies, and the load
 #                                 order in /etc/vivid.modules and /etc/loopback.modules
@@ -32,6 +34,9 @@ mkdir -p "$ir"/{bin,capd,dev,etc,fixtures,lib/modules,proc,sys,tmp,run}
 install -m755 "$kdir/busybox" "$ir/bin/busybox"
 install -m755 "$here/init" "$ir/init"
 install -m644 "$here/guest.sh" "$ir/guest.sh"
+for g in "$here"/guest-*.sh; do
+    if [ -f "$g" ]; then install -m644 "$g" "$ir/$(basename "$g")"; fi
+done
 cp -a "$fixtures"/. "$ir/fixtures/"
 
 # Modules in load order, as modprobe would load them; /etc/<list>.modules names the files.
