@@ -30,13 +30,15 @@ rss_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status"; }
 threads_of() { awk '/^Threads:/ {print $2}' "/proc/$1/status"; }
 fd_count() { find "/proc/$1/fd" -mindepth 1 2>/dev/null | wc -l; }
 streams() { curl -s --max-time 5 "$(url /state)" | sed -n 's/.*"streams":\([0-9]*\),.*/\1/p'; }
+# streams_at_most N: the responder reports N open streams or fewer (for wait_for).
+streams_at_most() { [ "$(streams)" -le "$1" ] 2>/dev/null; }
 streams_total() { curl -s --max-time 5 "$(url /state)" | sed -n 's/.*"streams_total":\([0-9]*\),.*/\1/p'; }
 # round: one storm round; appends loadclient's viewer line to $TMP/rounds and its errors to
 # $TMP/errors. The responder notices a closed viewer at its next write (within a frame
 # interval), so the round first waits until the last round's streams are down to the
 # cap's headroom: otherwise the new viewers would rightly get 503 (too many viewers).
 round() {
-    wait_for 5 bash -c "[ \"\$(curl -s '$(url /state)' | sed -n 's/.*\"streams\":\([0-9]*\),.*/\1/p')\" -le 50 ]"
+    wait_for 5 streams_at_most 50
     "$LOADCLIENT" --viewers "$STORM_VIEWERS" --seconds 1 --warmup 0 --ramp 300 "$(url /stream)" \
         >"$TMP/round.out" 2>&1
     grep '^viewers:' "$TMP/round.out" >>"$TMP/rounds" ||
@@ -54,7 +56,7 @@ wait_for 20 bash -c "[ \$(awk '/^Threads:/ {print \$2}' /proc/$responder/status)
 
 # ---- baseline after one warm-up round ----------------------------------------------------------
 round
-wait_for 10 bash -c "[ \"\$(curl -s '$(url /state)' | sed -n 's/.*\"streams\":\([0-9]*\),.*/\1/p')\" = 0 ]"
+wait_for 10 streams_at_most 0
 sleep 0.5
 threads0=$(threads_of "$responder")
 fds0=$(fd_count "$responder")
@@ -98,7 +100,7 @@ else
 fi
 
 # ---- afterwards: back to baseline ------------------------------------------------------------
-wait_for 15 bash -c "[ \"\$(curl -s '$(url /state)' | sed -n 's/.*\"streams\":\([0-9]*\),.*/\1/p')\" = 0 ]" &&
+wait_for 15 streams_at_most 0 &&
     pass "every stream of the storm ended (streams 0)" || fail "streams still open: $(streams)"
 wait_for 10 bash -c "[ \$(find /proc/$responder/fd -mindepth 1 | wc -l) -le $fds0 ]"
 sleep 0.5
