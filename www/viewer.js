@@ -479,9 +479,11 @@ class Tile {
 
     // A cleanly ended stream (e.g. the responder restarted) keeps its last frame and
     // fires nothing at all. But our stream counts as a viewer, so an online camera
-    // without viewers for two polls has lost it. Trusted only once the count has
-    // included us: capd may lack the permission to count viewers.
-    checkViewers() {
+    // without viewers for two polls has lost it: one poll when `state` had failed just
+    // before (the responder restarting is the usual reason), since then the count of a
+    // live stream had long caught up. Trusted only once the count has included us: capd
+    // may lack the permission to count viewers.
+    checkViewers(afterOutage) {
         const cam = this.cam;
         if (this.mode !== 'live' || this.status !== 'playing' || !cam) {
             this.quietPolls = 0;
@@ -490,7 +492,7 @@ class Tile {
         const viewers = cam.viewers | 0;
         this.seenCounted = this.seenCounted || viewers > 0;
         this.quietPolls = cam.online && viewers === 0 && this.seenCounted ? this.quietPolls + 1 : 0;
-        if (this.quietPolls >= 2) {
+        if (this.quietPolls >= (afterOutage ? 1 : 2)) {
             this.quietPolls = 0;
             this.streamFailed();
         }
@@ -498,7 +500,8 @@ class Tile {
 
     // ---- labels
 
-    update(cam) {
+    // afterOutage: the previous `state` request failed.
+    update(cam, afterOutage) {
         this.cam = cam;
         this.present = true;
         this.goneSince = 0;
@@ -510,7 +513,7 @@ class Tile {
         this.renderBadge();
         this.renderOverlay();
         this.renderMeta();
-        this.checkViewers();
+        this.checkViewers(afterOutage);
     }
 
     // The camera left `state` (capd stopped and removed its ring).
@@ -849,7 +852,7 @@ function renderNotice() {
 
 // Brings the grid in line with the camera list: new tiles in list order, vanished ones
 // kept as offline for a while, the others only relabelled.
-function render(cameras) {
+function render(cameras, afterOutage) {
     const grid = document.getElementById('grid');
     const seen = new Set();
     cameras.forEach((cam) => {
@@ -860,7 +863,7 @@ function render(cameras) {
             tile = new Tile(name);
             tiles.set(name, tile);
         }
-        tile.update(cam);
+        tile.update(cam, afterOutage);
     });
     for (const [name, tile] of tiles) {
         if (!seen.has(name)) {
@@ -950,7 +953,7 @@ async function poll() {
         const wasDown = stateFailures > 0;
         stateFailures = 0;
         serverProblem = '';
-        render(state && Array.isArray(state.cameras) ? state.cameras : []);
+        render(state && Array.isArray(state.cameras) ? state.cameras : [], wasDown);
         if (wasDown) {
             // The server is back: no need to wait out the back-off.
             tiles.forEach((tile) => tile.retryNow());

@@ -698,16 +698,31 @@ async function checkOneCamera(browser, server) {
     const state = await server.state();
     const old = (await tileInfo(page, cam)).src;
     if (state && state.responder.pid > 0) {
+        // The page needs the web server to bring up a new responder (2-3 s here), one
+        // poll without viewers after the failed ones, then a 1-s retry: about 3 s here,
+        // 8 s before the page trusted one poll, over 15 s once on CI. The trace of what
+        // the tile and /state showed tells where the time went when it fails.
         process.kill(state.responder.pid, 'SIGTERM');
+        const killedAt = Date.now();
+        const trace = [];
         info = await waitFor(async () => {
             const now = await tileInfo(page, cam);
+            const st = await server.state();
+            const counts = st && st.cameras.map((c) => c.viewers);
+            const seen =
+                `${now.status} ${now.src.slice(-6)} ` +
+                (st ? `pid ${st.responder.pid} viewers ${counts}` : 'no state');
+            if (!trace.length || !trace[trace.length - 1].endsWith(seen)) {
+                trace.push(`+${Date.now() - killedAt} ms: ${seen}`);
+            }
             return now.status === 'playing' && now.src !== old && now;
-        }, 15000);
+        }, 30000);
+        const tookMs = Date.now() - killedAt;
         check(
             info && (await pictureMoves(page, cam)),
             'responder restarted: the tile notices (viewer count) and starts a new stream ' +
-                `(${info && info.src})`,
-            JSON.stringify(await tileInfo(page, cam)),
+                `(${info && info.src}, after ${tookMs} ms)`,
+            `${JSON.stringify(await tileInfo(page, cam))}; trace: ${trace.join('; ')}`,
         );
     } else {
         fail('responder restarted: /state has no responder pid');
