@@ -1,9 +1,16 @@
 // viewer_test.js - drives Debian's Chromium through the viewer page against real capd and lighttpd.
 //
-// Run by tests/integration/test_viewer.sh, which sets ROOT, BUILD, TMP and CAPD_SHM_PREFIX
-// (and the sanitizer options) and has run `npm ci` here. Prints one "PASS what" or
-// "FAIL what: why" line per check and exits 1 when any failed. The screenshots land in
-// $TMP/shots (KEEP_TMP=1 keeps them).
+// Run by run_viewer_test in tests/integration/lib.sh, which sets ROOT, BUILD, TMP and
+// CAPD_SHM_PREFIX (and the sanitizer options) and has run `npm ci` here. Prints one
+// "PASS what" or "FAIL what: why" line per check and exits 1 when any failed. The
+// screenshots land in $TMP/shots (KEEP_TMP=1 keeps them).
+//
+// By default it starts capd and lighttpd itself (test_viewer.sh). With VIEWER_URL set (the
+// page's address behind a server another test started, e.g. Apache's /camera/ in
+// test_apache.sh) it runs only the checks that need no control over the server: a camera
+// named "default" at 320x240 plays, frames advance, /state counts the stream, the fps
+// selector and the snapshot button work, a hidden tab lets go of its stream. VIEWER_LABEL
+// starts each of its lines.
 //
 // Hidden tabs: headless Chromium never hides a page. Another active tab, a minimized
 // window (Browser.setWindowBounds), Page.setWebLifecycleState and turning focus emulation
@@ -36,6 +43,9 @@ const USER = 'viewer';
 const PASSWORD = 'camera-test';
 const CREDENTIALS = `${USER}:${PASSWORD}`;
 
+const EXTERNAL_URL = process.env.VIEWER_URL || '';
+const LABEL = process.env.VIEWER_LABEL ? `${process.env.VIEWER_LABEL}: ` : '';
+
 let failures = 0;
 const pageErrors = [];
 
@@ -46,11 +56,11 @@ function stamp() {
 }
 
 function pass(what) {
-    console.log(`PASS ${stamp()}${what}`);
+    console.log(`PASS ${stamp()}${LABEL}${what}`);
 }
 
 function fail(what) {
-    console.log(`FAIL ${stamp()}${what}`);
+    console.log(`FAIL ${stamp()}${LABEL}${what}`);
     failures++;
 }
 
@@ -165,12 +175,73 @@ async function stopCapd(name, signal) {
     await stopProcess(child, signal);
 }
 
-// The project's lighttpd.conf on a loopback port: plain, with TLS + HTTP/2 (CAPD_TLS_PEM)
-// or with Basic auth (CAPD_AUTH_USERFILE); the files come from makeTlsAndUsers().
-class Lighttpd {
-    constructor({ tls = false, auth = false, maxViewers = 0 } = {}) {
+// A server that serves the page and its endpoints below base(): what the checks ask it.
+class Server {
+    constructor({ tls = false, auth = false } = {}) {
         this.tls = tls;
         this.auth = auth;
+    }
+
+    // url('/state') is the endpoint next to the page, wherever the page is mounted.
+    url(rest) {
+        return new URL(rest.replace(/^\//, ''), this.base()).href;
+    }
+
+    // Request options: the test's self-signed certificate, the test's password.
+    requestOptions() {
+        return {
+            rejectUnauthorized: false,
+            timeout: 3000,
+            auth: this.auth ? CREDENTIALS : undefined,
+        };
+    }
+
+    // /state as parsed JSON (null on any failure), over the same protocol as the page.
+    state() {
+        const client = this.tls ? https : http;
+        return new Promise((resolve) => {
+            const request = client.get(this.url('/state'), this.requestOptions(), (response) => {
+                let body = '';
+                response.setEncoding('utf8');
+                response.on('data', (chunk) => {
+                    body += chunk;
+                });
+                response.on('end', () => {
+                    try {
+                        resolve(JSON.parse(body));
+                    } catch (err) {
+                        resolve(null);
+                    }
+                });
+            });
+            request.on('timeout', () => request.destroy());
+            request.on('error', () => resolve(null));
+        });
+    }
+
+    async streams() {
+        const state = await this.state();
+        return state ? state.responder.streams : -1;
+    }
+}
+
+// The page behind a server that another test started (VIEWER_URL).
+class ExternalServer extends Server {
+    constructor(pageUrl) {
+        super({ tls: pageUrl.startsWith('https:') });
+        this.pageUrl = pageUrl;
+    }
+
+    base() {
+        return this.pageUrl;
+    }
+}
+
+// The project's lighttpd.conf on a loopback port: plain, with TLS + HTTP/2 (CAPD_TLS_PEM)
+// or with Basic auth (CAPD_AUTH_USERFILE); the files come from makeTlsAndUsers().
+class Lighttpd extends Server {
+    constructor({ tls = false, auth = false, maxViewers = 0 } = {}) {
+        super({ tls, auth });
         this.maxViewers = maxViewers;
         this.port = 0;
         this.child = null;
@@ -233,45 +304,8 @@ class Lighttpd {
         await stopProcess(this.child);
     }
 
-    url(rest) {
-        return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}${rest}`;
-    }
-
-    // Request options: the test's self-signed certificate, the test's password.
-    requestOptions() {
-        return {
-            rejectUnauthorized: false,
-            timeout: 3000,
-            auth: this.auth ? CREDENTIALS : undefined,
-        };
-    }
-
-    // /state as parsed JSON (null on any failure), over the same protocol as the page.
-    state() {
-        const client = this.tls ? https : http;
-        return new Promise((resolve) => {
-            const request = client.get(this.url('/state'), this.requestOptions(), (response) => {
-                let body = '';
-                response.setEncoding('utf8');
-                response.on('data', (chunk) => {
-                    body += chunk;
-                });
-                response.on('end', () => {
-                    try {
-                        resolve(JSON.parse(body));
-                    } catch (err) {
-                        resolve(null);
-                    }
-                });
-            });
-            request.on('timeout', () => request.destroy());
-            request.on('error', () => resolve(null));
-        });
-    }
-
-    async streams() {
-        const state = await this.state();
-        return state ? state.responder.streams : -1;
+    base() {
+        return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}/`;
     }
 }
 
@@ -287,6 +321,11 @@ function holdStream(server, camName) {
 }
 
 // ---- the page -------------------------------------------------------------------------------
+
+// A camera's entry in /state (an empty one when it is not listed).
+function camState(state, name) {
+    return state.cameras.find((c) => c.name === name) || {};
+}
 
 function tileSelector(name) {
     return `.tile[data-cam="${name}"]`;
@@ -495,11 +534,9 @@ async function checkRefusedStreamWithPassword(browser) {
     await server.stop();
 }
 
-async function checkOneCamera(browser, server) {
-    const context = await browser.newContext({ viewport: VIEWPORT, acceptDownloads: true });
-    const page = await openPage(context, server.url('/'));
-    const cam = 'default';
-
+// The camera `cam` plays on `page`: labels, moving video, the server's count, the fps
+// selector, the snapshot button, a hidden tab. Needs no control over capd or the server.
+async function checkPlaying(page, server, cam) {
     // ---- labels, moving video, the server's count
     const shown = await waitFor(async () => {
         const info = await tileInfo(page, cam);
@@ -530,7 +567,7 @@ async function checkOneCamera(browser, server) {
     await shot(page, '1-camera');
     const counted = await waitFor(async () => {
         const state = await server.state();
-        return state && state.responder.streams >= 1 && state.cameras[0].viewers >= 1 && state;
+        return state && state.responder.streams >= 1 && camState(state, cam).viewers >= 1 && state;
     }, 5000);
     check(
         counted,
@@ -558,7 +595,7 @@ async function checkOneCamera(browser, server) {
     }, 6000);
     check(
         info,
-        `"Auto" with one camera streams at the full rate (${info && info.src})`,
+        `"Auto" with up to 4 cameras streams at the full rate (${info && info.src})`,
         JSON.stringify(await tileInfo(page, cam)),
     );
 
@@ -580,7 +617,9 @@ async function checkOneCamera(browser, server) {
         const name = download.suggestedFilename();
         const start = bytes.subarray(0, 4).toString('hex');
         check(
-            jpeg && /^default-\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d\.jpg$/.test(name),
+            jpeg &&
+                name.startsWith(`${cam}-`) &&
+                /-\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d\.jpg$/.test(name),
             `the snapshot button downloads a JPEG (${name}, ${bytes.length} bytes)`,
             `${name}, ${bytes.length} bytes, starts ${start}`,
         );
@@ -592,7 +631,8 @@ async function checkOneCamera(browser, server) {
     await setHidden(page, true);
     const released = await waitFor(async () => {
         const state = await server.state();
-        return state && state.responder.streams === 0 && state.cameras[0].viewers === 0 && state;
+        const idle = state && state.responder.streams === 0 && camState(state, cam).viewers === 0;
+        return idle && state;
     }, 6000);
     info = await tileInfo(page, cam);
     check(
@@ -615,10 +655,17 @@ async function checkOneCamera(browser, server) {
         'shown again, the stream resumes and frames advance',
         `tiles: ${await describe(page)}`,
     );
+}
+
+async function checkOneCamera(browser, server) {
+    const context = await browser.newContext({ viewport: VIEWPORT, acceptDownloads: true });
+    const page = await openPage(context, server.url('/'));
+    const cam = 'default';
+    await checkPlaying(page, server, cam);
 
     // ---- capd dies (SIGKILL: its ring stays, /state says offline) and comes back
     await stopCapd(cam, 'SIGKILL');
-    info = await waitFor(async () => {
+    let info = await waitFor(async () => {
         const now = await tileInfo(page, cam);
         return now.offline && now.badge === 'Offline' && now;
     }, 6000);
@@ -957,6 +1004,23 @@ async function checkHttp2(browser) {
 
 // A self-signed certificate with its key in one PEM (CAPD_TLS_PEM) and a password file
 // (CAPD_AUTH_USERFILE), both made with openssl.
+function checkNoPageErrors() {
+    check(
+        pageErrors.length === 0,
+        'no uncaught JavaScript errors in the page',
+        pageErrors.slice(0, 3).join(' | '),
+    );
+}
+
+// VIEWER_URL: the page behind a server this test does not control.
+async function checkExternal(browser, server) {
+    const context = await browser.newContext({ viewport: VIEWPORT, acceptDownloads: true });
+    const page = await openPage(context, server.url('/'));
+    await checkPlaying(page, server, 'default');
+    await context.close();
+    checkNoPageErrors();
+}
+
 function makeTlsAndUsers() {
     const key = path.join(TMP, 'key.pem');
     const cert = path.join(TMP, 'cert.pem');
@@ -994,7 +1058,9 @@ function makeTlsAndUsers() {
 
 async function main() {
     fs.mkdirSync(SHOTS, { recursive: true });
-    makeTlsAndUsers();
+    if (!EXTERNAL_URL) {
+        makeTlsAndUsers();
+    }
     const started = Date.now();
     const browser = await chromium.launch({
         executablePath: CHROMIUM,
@@ -1016,6 +1082,10 @@ async function main() {
     };
     lap('browser start');
     try {
+        if (EXTERNAL_URL) {
+            await checkExternal(browser, new ExternalServer(EXTERNAL_URL));
+            return;
+        }
         await checkRefusedStreamWithPassword(browser);
         lap('password, refused stream');
         const server = new Lighttpd();
@@ -1029,11 +1099,7 @@ async function main() {
 
         await checkHttp2(browser);
         lap('HTTP/2');
-        check(
-            pageErrors.length === 0,
-            'no uncaught JavaScript errors in the page',
-            pageErrors.slice(0, 3).join(' | '),
-        );
+        checkNoPageErrors();
     } finally {
         await browser.close().catch(() => {});
         await stopAll();

@@ -138,3 +138,41 @@ field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 
 # Prints the pid(s) of the FastCGI responder that our lighttpd spawned.
 responder_pids() { pgrep -P "$LIGHTTPD_PID" -f capd.fcgi || true; }
+
+# run_viewer_test [VAR=value...]: tests/browser/viewer_test.js in Debian's Chromium (through
+# playwright-core, which `npm ci` installs in tests/browser when node_modules is missing or
+# not the version package-lock.json pins; no browser is downloaded). Its PASS/FAIL lines go to
+# tests/run.sh; a missing program, a failed install or a crash without a FAIL line is a FAIL.
+# The arguments are extra environment, e.g. VIEWER_URL (see viewer_test.js).
+run_viewer_test() {
+    local browser_dir=$ROOT/tests/browser missing="" prog rc out=$TMP/viewer_test.out
+    for prog in node npm chromium; do
+        command -v "$prog" >/dev/null || missing="$missing $prog"
+    done
+    if [ -n "$missing" ]; then
+        fail "the viewer test's programs (missing:$missing; Debian packages nodejs npm chromium)"
+        return 1
+    fi
+    if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)'; then
+        fail "node 18 or newer (have $(node --version))"
+        return 1
+    fi
+    local installed pinned
+    installed=$(cd "$browser_dir" &&
+        node -p 'require("./node_modules/playwright-core/package.json").version' 2>/dev/null)
+    pinned=$(cd "$browser_dir" &&
+        node -p 'require("./package-lock.json").packages["node_modules/playwright-core"].version')
+    if [ "$installed" != "$pinned" ]; then
+        if ! (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error) >"$TMP/npm.log" 2>&1; then
+            fail "npm ci in tests/browser: $(tail -5 "$TMP/npm.log" | tr '\n' ' ')"
+            return 1
+        fi
+    fi
+    env ROOT="$ROOT" BUILD="$BUILD" TMP="$TMP" "$@" node "$browser_dir/viewer_test.js" | tee -a "$out"
+    rc=${PIPESTATUS[0]}
+    if [ "$rc" -ne 0 ]; then
+        FAILED=1
+        grep -q '^FAIL ' "$out" || fail "viewer_test.js exited with status $rc"
+    fi
+    return "$rc"
+}
