@@ -7,6 +7,9 @@
 # www-data, since it refuses to serve as root: capd then hands its rings to group www-data, the
 # proxy_fcgi responder runs as www-data too, and $TMP becomes group-writable for sanitizer logs.
 #
+# Every mode is also checked with real clients (curl, ffmpeg, ffprobe); mod_proxy_fcgi also with
+# the viewer page in Chromium (tests/browser/viewer_test.js with VIEWER_URL; VLC: test_vlc.sh).
+#
 # CAPD_APACHE_COMPARE=1 also measures the settings the snippets avoid (flushpackets off,
 # mod_fcgid's default output buffer) and prints the latencies; they are not checked.
 # CAPD_APACHE_MODES="cgid" runs only the modes named (proxy-fcgi fcgid cgid).
@@ -26,6 +29,9 @@ for need in "$APACHE" "$MODULES"/mod_{mpm_event,authz_core,authz_host,mime,dir,a
         fail "required: $need (apt-get install apache2 libapache2-mod-fcgid)"
         missing=1
     fi
+done
+for need in curl ffmpeg ffprobe; do
+    command -v "$need" >/dev/null || { fail "required: $need (apt-get install curl ffmpeg)" && missing=1; }
 done
 [ "$missing" = 0 ] || exit
 
@@ -188,6 +194,42 @@ check_status() {
     fi
 }
 
+# check_clients MODE: the real clients of issue 5 receive and decode frames through this mode.
+# ffmpeg must decode every frame it reads without one error line (-xerror would stop at one).
+check_clients() {
+    local mode=$1 n probe parts
+    if ffmpeg -hide_banner -nostdin -loglevel error -i "$(url '/axis-cgi/mjpg/video.cgi?camera=default')" \
+        -frames:v 30 -f framemd5 - >"$TMP/$mode-ffmpeg.md5" 2>"$TMP/$mode-ffmpeg.err" &&
+        n=$(grep -c '^0,' "$TMP/$mode-ffmpeg.md5") && [ "$n" = 30 ] && [ ! -s "$TMP/$mode-ffmpeg.err" ]; then
+        pass "$mode: ffmpeg decodes 30 frames of /axis-cgi/mjpg/video.cgi without an error"
+    else
+        fail "$mode: ffmpeg: $(grep -c '^0,' "$TMP/$mode-ffmpeg.md5") frames; $(head -3 "$TMP/$mode-ffmpeg.err" | tr '\n' ' ')"
+    fi
+    probe=$(ffprobe -v error -select_streams v:0 -show_entries stream=codec_name,width,height \
+        -of csv=p=0 "$(url '/?action=stream')" 2>&1)
+    [ "$probe" = "mjpeg,320,240" ] && pass "$mode: ffprobe sees mjpeg 320x240 at /?action=stream" ||
+        fail "$mode: ffprobe /?action=stream: $probe"
+    # curl: a snapshot that ffmpeg decodes, and a 10-frame stream that ends by itself. ffmpeg's
+    # mpjpeg demuxer calls the close delimiter ("--capdframe--", RFC 2046) invalid data: that
+    # one line is allowed, any other is not.
+    if [ "$(status_of "$(url '/?action=snapshot')")" = 200 ] &&
+        [ "$(ffprobe -v error -show_entries stream=width,height -of csv=p=0 "$TMP/body" 2>&1)" = "320,240" ] &&
+        ffmpeg -v error -nostdin -i "$TMP/body" -f null - 2>&1 | { ! grep -q .; }; then
+        pass "$mode: curl saves a snapshot that ffmpeg decodes as 320x240"
+    else
+        fail "$mode: curl snapshot: $(file -b "$TMP/body" 2>/dev/null || head -c 80 "$TMP/body")"
+    fi
+    if curl -s --max-time 10 -o "$TMP/$mode-curl.mjpeg" "$(url '/stream?frames=10')" &&
+        parts=$(LC_ALL=C grep -a -c '^Content-Type: image/jpeg' "$TMP/$mode-curl.mjpeg") && [ "$parts" = 10 ] &&
+        n=$(ffmpeg -hide_banner -nostdin -loglevel error -f mpjpeg -i "$TMP/$mode-curl.mjpeg" -f framemd5 - \
+            2>"$TMP/$mode-curl.err" | grep -c '^0,') && [ "$n" = 10 ] &&
+        ! grep -v 'curl.mjpeg: Invalid data found when processing input$' "$TMP/$mode-curl.err" | grep -q .; then
+        pass "$mode: curl receives /stream?frames=10 to its end; ffmpeg decodes the 10 parts"
+    else
+        fail "$mode: curl stream: ${parts:-?} parts, ${n:-?} decoded; $(head -2 "$TMP/$mode-curl.err" 2>/dev/null | tr '\n' ' ')"
+    fi
+}
+
 # The checks every mode passes. $1: the mode's name, $2: the responder mode in /state.
 check_mode() {
     local mode=$1 responder_mode=$2 i ok busy out p50 summary
@@ -291,6 +333,8 @@ check_mode() {
     # ---- bad requests get capd's 4xx with a reason ---------------------------------------
     check_status "$mode: fps=abc" 400 "/stream?fps=abc"
     check_status "$mode: unknown camera" 404 "/snapshot?cam=nosuchcam"
+
+    check_clients "$mode"
 }
 
 modes=" ${CAPD_APACHE_MODES:-proxy-fcgi fcgid cgid} "
@@ -301,6 +345,8 @@ start_responder --max-viewers 8 || fail "proxy-fcgi: the responder listens on $S
 if start_apache proxy-fcgi "$DEPLOY/capd-proxy-fcgi.conf"; then
     check_mode proxy-fcgi fastcgi
     expect "proxy-fcgi: /camera/?action=snapshot" "$STREAMCHECK" --expect-size 320x240 "$(url '/camera/?action=snapshot')"
+    # The viewer page at /camera/ in Chromium (the checks that need no control over the server).
+    run_viewer_test VIEWER_URL="$(url /camera/)" VIEWER_LABEL="proxy-fcgi: viewer page in Chromium"
     [ "$(state_field /state streams)" = 0 ] && pass "proxy-fcgi: the responder's streams back to 0" ||
         fail "proxy-fcgi: streams: $(curl -s "$(url /state)")"
 
