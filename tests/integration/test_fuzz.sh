@@ -5,9 +5,10 @@
 # in tests/fuzz/regressions/, then fuzzes each target for FUZZ_SECONDS (30) seconds: one
 # PASS/FAIL line per target with its number of executions. A crashing input is saved under
 # this test's temporary folder, which is kept and named on failure. FUZZ_JOBS=N runs N
-# targets at once (1 by default: the time budget assumes one core). tests/run.sh gives a
-# test 300 s, so keep FUZZ_SECONDS x 5 / FUZZ_JOBS under about 250 there; for longer runs
-# use `make fuzz FUZZ_SECONDS=...`, which has no such limit.
+# targets at once (by default one per core, at most 5: the suite runs one test at a time, so
+# each target still has a core to itself for its FUZZ_SECONDS). tests/run.sh gives a test
+# 300 s, so keep FUZZ_SECONDS x 5 / FUZZ_JOBS under about 250 there; for longer runs use
+# `make fuzz FUZZ_SECONDS=...`, which has no such limit.
 . "$(dirname "$0")/lib.sh"
 
 # The fuzzers carry their own ASan+UBSan build; running them again for every sanitized
@@ -46,7 +47,8 @@ if ! make -C "$ROOT" -f tests/fuzz/fuzz.mk FUZZ_CC="$FUZZ_CC" fuzz-build \
 fi
 
 # Crashing inputs and logs go to $TMP, which lib.sh keeps when anything failed.
-FUZZ_ARTIFACTS="$TMP" FUZZ_SECONDS="${FUZZ_SECONDS:-30}" FUZZ_JOBS="${FUZZ_JOBS:-1}" \
+cores=$(nproc 2>/dev/null || echo 1)
+FUZZ_ARTIFACTS="$TMP" FUZZ_SECONDS="${FUZZ_SECONDS:-30}" FUZZ_JOBS="${FUZZ_JOBS:-$((cores < 5 ? cores : 5))}" \
     "$ROOT/tests/fuzz/run.sh" >"$TMP/run.out" 2>&1
 rc=$?
 while IFS= read -r line; do
