@@ -388,12 +388,48 @@ static void choose_interval(int fd, uint32_t fourcc, uint32_t w, uint32_t h,
 
 /* ---- open, stream, close ------------------------------------------------------------------ */
 
-static const char *open_hint(int err)
+/* 1 when the node's owner, group and mode let this process open it read-write, so that a
+ * refusal comes from elsewhere; 0 otherwise or when it cannot tell. */
+static int mode_allows_rw(const char *node)
+{
+    struct stat st;
+    gid_t groups[256];
+    int n;
+
+    if (!node || stat(node, &st) != 0)
+        return 0;
+    if (geteuid() == 0)
+        return 1;
+    if (st.st_uid == geteuid())
+        return (st.st_mode & (S_IRUSR | S_IWUSR)) == (S_IRUSR | S_IWUSR);
+    if ((st.st_mode & (S_IROTH | S_IWOTH)) == (S_IROTH | S_IWOTH))
+        return 1;
+    if ((st.st_mode & (S_IRGRP | S_IWGRP)) != (S_IRGRP | S_IWGRP))
+        return 0;
+    if (st.st_gid == getegid())
+        return 1;
+    n = getgroups((int)ARRAY_SIZE(groups), groups);
+    for (int i = 0; i < n; i++)
+        if (groups[i] == st.st_gid)
+            return 1;
+    return 0;
+}
+
+/* A hint after "cannot open NODE: strerror(err)". A permission error names the usual cause
+ * (not in the device's group) only when it is the cause: under a systemd unit without the
+ * device in DeviceAllow=, in a container or under a security module the group is right and
+ * the advice would mislead. */
+static const char *open_hint(int err, const char *node)
 {
     switch (err) {
     case EACCES:
     case EPERM:
-        return " (capd needs read-write access: run it as a member of the 'video' group)";
+        if (mode_allows_rw(node))
+            return " (the device's owner, group and mode allow capd read-write access, so "
+                   "something else refuses: a systemd unit's DeviceAllow=, a container or a "
+                   "security module)";
+        return " (capd needs read-write access: run it as a member of the device's group, "
+               "usually 'video')";
     case ENOENT:
         return " (is the camera plugged in? capd --list shows the devices)";
     case EBUSY:
@@ -472,7 +508,7 @@ static int negotiate(struct v4l2dev *d, const struct v4l2dev_request *req, char 
     rc = xioctl(d->fd, VIDIOC_S_FMT, &fmt);
     if (rc < 0) {
         set_why(why, why_len, "%s: setting %ux%u %s failed: %s%s", d->node, w, h, desc->name,
-                strerror(-rc), open_hint(-rc));
+                strerror(-rc), open_hint(-rc, d->node));
         goto out;
     }
     if (fmt.fmt.pix.pixelformat != offered[pick].fourcc) {
@@ -531,7 +567,7 @@ static int map_buffers(struct v4l2dev *d, uint32_t want, char *why, size_t why_l
 
     if (rc < 0) {
         set_why(why, why_len, "%s: cannot get MMAP buffers: %s%s", d->node, strerror(-rc),
-                open_hint(-rc));
+                open_hint(-rc, d->node));
         return rc;
     }
     if (rb.count < V4L2DEV_MIN_GRANTED) {
@@ -603,9 +639,10 @@ int v4l2dev_open(const struct v4l2dev_request *req, struct v4l2dev **out, char *
         }
         if (strcmp(d->node, req->path) != 0)
             set_why(why, why_len, "cannot open %s (%s): %s%s", req->path, d->node, strerror(-rc),
-                    open_hint(-rc));
+                    open_hint(-rc, d->node));
         else
-            set_why(why, why_len, "cannot open %s: %s%s", req->path, strerror(-rc), open_hint(-rc));
+            set_why(why, why_len, "cannot open %s: %s%s", req->path, strerror(-rc),
+                    open_hint(-rc, d->node));
         goto out;
     }
     caps = device_caps(d->fd, &cap);
@@ -694,7 +731,7 @@ int v4l2dev_start(struct v4l2dev *d, char *why, size_t why_len)
     rc = xioctl(d->fd, VIDIOC_STREAMON, &type);
     if (rc < 0) {
         set_why(why, why_len, "%s: cannot start streaming: %s%s", d->node, strerror(-rc),
-                open_hint(-rc));
+                open_hint(-rc, d->node));
         return rc;
     }
     d->streaming = 1;
@@ -1101,7 +1138,7 @@ int v4l2dev_list_device(FILE *out, const char *path)
             fprintf(out, "%s: not a V4L2 device\n", path);
             return -ENODEV;
         }
-        fprintf(out, "%s: cannot open: %s%s\n", path, strerror(-rc), open_hint(-rc));
+        fprintf(out, "%s: cannot open: %s%s\n", path, strerror(-rc), open_hint(-rc, node));
         return rc;
     }
     caps = device_caps(fd, &cap);

@@ -2,7 +2,10 @@
 #include <errno.h>
 #include <linux/videodev2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 /* The statics (format order, size and rate choice, control names) are what is tested here;
@@ -186,6 +189,37 @@ static void test_missing_device(void)
     v4l2dev_close(NULL);
 }
 
+/* The permission hint blames the group only when the node's mode says the group is the cause. */
+static void test_open_hint(void)
+{
+    char path[] = "/tmp/capd-test-hint-XXXXXX";
+    int fd = mkstemp(path);
+
+    CHECKF(fd >= 0, "mkstemp: %s", strerror(errno));
+    /* /dev/null is rw for everyone: a refusal comes from elsewhere (systemd, a container). */
+    CHECKF(strstr(open_hint(EACCES, "/dev/null"), "something else refuses") != NULL, "%s",
+           open_hint(EACCES, "/dev/null"));
+    CHECKF(strstr(open_hint(EPERM, "/dev/null"), "DeviceAllow=") != NULL, "%s",
+           open_hint(EPERM, "/dev/null"));
+    /* A node it cannot look at: the usual advice. */
+    CHECKF(strstr(open_hint(EACCES, "/dev/video-capd-test-missing"), "device's group") != NULL,
+           "%s", open_hint(EACCES, "/dev/video-capd-test-missing"));
+    CHECK(strstr(open_hint(EACCES, NULL), "device's group") != NULL);
+    if (fd >= 0) {
+        /* Ours with rw: allowed by mode. Mode 0: only root may open it anyway. */
+        CHECK(fchmod(fd, 0600) == 0);
+        CHECK(strstr(open_hint(EACCES, path), "something else refuses") != NULL);
+        CHECK(fchmod(fd, 0) == 0);
+        const char *want = geteuid() == 0 ? "something else" : "device's group";
+        CHECKF(strstr(open_hint(EACCES, path), want) != NULL, "euid %u: %s", (unsigned)geteuid(),
+               open_hint(EACCES, path));
+        close(fd);
+        unlink(path);
+    }
+    CHECK(strstr(open_hint(ENOENT, "/dev/video9"), "plugged in") != NULL);
+    CHECK_STREQ(open_hint(EIO, "/dev/null"), "");
+}
+
 int main(void)
 {
     log_init("test_v4l2dev", 0);
@@ -196,5 +230,6 @@ int main(void)
     RUN_TEST(test_timestamps);
     RUN_TEST(test_frame_bytes);
     RUN_TEST(test_missing_device);
+    RUN_TEST(test_open_hint);
     return check_summary();
 }
