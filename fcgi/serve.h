@@ -70,7 +70,8 @@ struct serve_part {
 };
 
 /* Formats the full-layout header block of a part into buf
- * (SERVE_PART_HEADER_MAX bytes). Returns its length. */
+ * (SERVE_PART_HEADER_MAX bytes). Returns its length, or 0 when it would not fit
+ * (only a source name of some 200 bytes could do that). Allocates nothing. */
 size_t serve_part_header(char *buf, const struct serve_part *p);
 /* Converts a CLOCK_MONOTONIC time (the ring's publish_ns) to CLOCK_REALTIME us. */
 uint64_t serve_mono_to_real_us(uint64_t mono_ns);
