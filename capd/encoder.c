@@ -1,6 +1,7 @@
 /* encoder.c - JPEG encoding from YUV (TurboJPEG, libjpeg), straight into a caller's buffer. */
 #include "encoder.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <linux/videodev2.h>
@@ -374,6 +375,8 @@ static void fill_imcu_row(struct encoder *e, const struct v4l2_frame *f, uint32_
     uint32_t cw = (f->w + 1) / 2, ch = (f->h + 1) / 2;
     const uint8_t *chroma = f->src + (size_t)f->h * f->stride;
 
+    /* encoder_open() set up 1 component for GREY and 3 (Y, Cb, Cr) for the others. */
+    assert(e->cinfo.num_components == (f->fourcc == V4L2_PIX_FMT_GREY ? 1 : 3));
     for (int c = 0; c < e->cinfo.num_components; c++) {
         padded[c] = comp[c].width_in_blocks * DCTSIZE;
         count[c] = (unsigned)comp[c].v_samp_factor * DCTSIZE;

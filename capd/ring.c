@@ -816,6 +816,7 @@ static int reader_info(struct ring_reader *r, struct ring_info *info)
     if (rc < 0 && !r->map)
         return rc;
     h = r->hdr;
+    assert(h != NULL); /* set with map (reader_attach), and reader_check() leaves none without it */
     info->generation = r->layout.generation;
     info->pid = r->layout.pid;
     /* Header fields are untrusted: clamp what is reported. */
