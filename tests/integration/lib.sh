@@ -136,6 +136,21 @@ url() { echo "http://127.0.0.1:$PORT$1"; }
 # The value of KEY in a streamcheck summary line.
 field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 
+# check_status WHAT WANT PATH [curl args...]: PATH answers status WANT with capd's one-line
+# reason as the body (not a web server's HTML error page).
+check_status() {
+    local what=$1 want=$2 path=$3 got body
+    shift 3
+    body=$(curl -s --max-time 10 -o /dev/stdout -w '\n%{http_code}' "$@" "$(url "$path")")
+    got=$(tail -1 <<<"$body")
+    body=$(head -1 <<<"$body")
+    if [ "$got" = "$want" ] && [ -n "$body" ] && ! grep -qi '<html\|<!doctype' <<<"$body"; then
+        pass "$what -> $got ($body)"
+    else
+        fail "$what: expected $want with a reason, got $got ($(head -c 120 <<<"$body"))"
+    fi
+}
+
 # Prints the pid(s) of the FastCGI responder that our lighttpd spawned.
 responder_pids() { pgrep -P "$LIGHTTPD_PID" -f capd.fcgi || true; }
 

@@ -183,17 +183,6 @@ busy_workers() { curl -s --max-time 5 "$(url '/server-status?auto')" | sed -n 's
 state_field() { curl -s --max-time 5 "$(url "$1")" | sed -n "s/.*\"$2\":\\([0-9a-z]*\\).*/\\1/p"; }
 status_of() { curl -s -o "$TMP/body" -w '%{http_code}' --max-time 5 "$@"; }
 
-# check_status WHAT WANT PATH: the status, and a one-line reason in the body.
-check_status() {
-    local what=$1 want=$2 path=$3 got
-    got=$(status_of "$(url "$path")")
-    if [ "$got" = "$want" ] && [ -s "$TMP/body" ] && ! grep -qi '<html' "$TMP/body"; then
-        pass "$what -> $got ($(head -c 80 "$TMP/body"))"
-    else
-        fail "$what: expected $want from capd, got $got ($(head -c 120 "$TMP/body" | tr '\n' ' '))"
-    fi
-}
-
 # check_clients MODE: the real clients of issue 5 receive and decode frames through this mode.
 # ffmpeg must decode every frame it reads without one error line (-xerror would stop at one).
 check_clients() {

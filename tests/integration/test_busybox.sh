@@ -99,18 +99,6 @@ expect "snapshot at $CGI?action=snapshot is a 640x480 JPEG" \
 expect "snapshot at $CGI/snapshot is a 640x480 JPEG" \
     "$STREAMCHECK" --expect-size 640x480 "$(url $CGI/snapshot)"
 
-check_status() { # what expected-status path [curl args]
-    local what=$1 want=$2 path=$3 got body
-    shift 3
-    body=$(curl -s -o /dev/stdout -w '\n%{http_code}' "$@" "$(url "$path")")
-    got=$(tail -1 <<<"$body")
-    body=$(head -1 <<<"$body")
-    if [ "$got" = "$want" ] && [ -n "$body" ]; then
-        pass "$what -> $got ($body)"
-    else
-        fail "$what: expected $want with a reason, got $got ($body)"
-    fi
-}
 check_status "fps=abc" 400 "$CGI/stream?fps=abc"
 check_status "unknown camera" 404 "$CGI/snapshot?cam=nosuchcam"
 check_status "no endpoint" 404 "$CGI"

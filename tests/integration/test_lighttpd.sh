@@ -89,18 +89,6 @@ grep -q '"mode":"cgi"' <<<"$state" && grep -q '"online":true' <<<"$state" &&
     pass "CGI state" || fail "CGI state: $state"
 
 # ---- bad requests get a 4xx with a reason -----------------------------------------------
-check_status() { # what expected-status path [curl args]
-    local what=$1 want=$2 path=$3 got body
-    shift 3
-    body=$(curl -s -o /dev/stdout -w '\n%{http_code}' "$@" "$(url "$path")")
-    got=$(tail -1 <<<"$body")
-    body=$(head -1 <<<"$body")
-    if [ "$got" = "$want" ] && [ -n "$body" ]; then
-        pass "$what -> $got ($body)"
-    else
-        fail "$what: expected $want with a reason, got $got ($body)"
-    fi
-}
 check_status "fps=abc" 400 "/stream?fps=abc"
 check_status "fps=1e99" 400 "/stream?fps=1e99"
 check_status "frames=99999999999999999999" 400 "/stream?frames=99999999999999999999"

@@ -164,18 +164,6 @@ page=$(curl -s -w '\n%{http_code}' "$(url /camera/)")
 code=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$(url /)")
 [ "$code" = "302 $(url /camera/)" ] && pass "/ leads to /camera/" || fail "/: $code"
 
-check_status() { # what expected-status path [curl args]
-    local what=$1 want=$2 path=$3 got body
-    shift 3
-    body=$(curl -s -o /dev/stdout -w '\n%{http_code}' "$@" "$(url "$path")")
-    got=$(tail -1 <<<"$body")
-    body=$(head -1 <<<"$body")
-    if [ "$got" = "$want" ] && [ -n "$body" ]; then
-        pass "$what -> $got ($body)"
-    else
-        fail "$what: expected $want with a reason, got $got ($body)"
-    fi
-}
 check_status "fps=abc" 400 "/camera/stream?fps=abc"
 check_status "unknown camera" 404 "/camera/snapshot?cam=nosuchcam"
 check_status "action and path disagree" 400 "/camera/state?action=stream"
