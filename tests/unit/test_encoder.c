@@ -12,53 +12,13 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "testrand.h"
 /* The module itself, to reach struct encoder for the libjpeg error test. */
 #include "../../capd/encoder.c"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
 static tjhandle decoder;
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-
-static uint8_t rnd8(void)
-{
-    /* xorshift64*: deterministic, so a failure reproduces. */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (uint8_t)((rng_state * 0x2545f4914f6cdd1dull) >> 56);
-}
-
-/* A buffer whose last byte sits right before a PROT_NONE page, like the end of a driver buffer:
-   a read past the end (ours or libjpeg's, which ASan does not see) faults. */
-struct guarded {
-    uint8_t *map;
-    size_t map_len;
-    uint8_t *data;
-};
-
-static void guarded_alloc(struct guarded *g, size_t len)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t data_pages = (len + page - 1) / page;
-
-    g->map_len = (data_pages + 1) * page;
-    g->map = mmap(NULL, g->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (g->map == MAP_FAILED) {
-        perror("mmap");
-        exit(1);
-    }
-    if (mprotect(g->map + data_pages * page, page, PROT_NONE) != 0) {
-        perror("mprotect");
-        exit(1);
-    }
-    g->data = g->map + data_pages * page - len;
-}
-
-static void guarded_free(struct guarded *g)
-{
-    munmap(g->map, g->map_len);
-}
 
 static const char *fourcc_name(uint32_t fourcc, char buf[5])
 {
@@ -482,6 +442,7 @@ static void test_libjpeg_error_is_logged(void)
 
 int main(void)
 {
+    rng_seed(0x2545f4914f6cdd1dull);
     log_init("test_encoder", 0);
     decoder = tjInitDecompress();
     if (!decoder)

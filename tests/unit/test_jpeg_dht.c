@@ -7,6 +7,7 @@
 #include <turbojpeg.h>
 
 #include "check.h"
+#include "testrand.h"
 #include "jpeg_dht.c" /* for standard_dht, to check the table itself */
 #include "jpeg_scan.h"
 #include "util.h"
@@ -17,22 +18,6 @@ struct jpeg {
     uint8_t *data;
     size_t len;
 };
-
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-    /* xorshift64*: deterministic across runs so failures reproduce. */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 2685821657736338717ULL;
-}
-
-static size_t rng_below(size_t n)
-{
-    return (size_t)(rng_next() % n);
-}
 
 static struct jpeg jpeg_dup(const uint8_t *data, size_t len)
 {
@@ -736,7 +721,7 @@ static void test_fuzz(void)
 
 int main(void)
 {
-    rng_state = 0x2545F4914F6CDD1DULL;
+    rng_seed(0x2545F4914F6CDD1DULL);
     RUN_TEST(test_standard_tables);
     RUN_TEST(test_tables_match_libjpeg);
     RUN_TEST(test_strip_insert_roundtrip);

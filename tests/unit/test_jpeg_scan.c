@@ -7,6 +7,7 @@
 #include <turbojpeg.h>
 
 #include "check.h"
+#include "testrand.h"
 #include "jpeg_scan.h"
 #include "util.h"
 
@@ -14,22 +15,6 @@ struct jpeg {
     uint8_t *data;
     size_t len;
 };
-
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-    /* xorshift64*: deterministic across runs so failures reproduce. */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 2685821657736338717ULL;
-}
-
-static size_t rng_below(size_t n)
-{
-    return (size_t)(rng_next() % n);
-}
 
 /* Compresses a synthetic gradient-plus-noise image; the caller frees .data. */
 static struct jpeg make_jpeg(int width, int height, int subsamp, int flags, int quality)
@@ -401,7 +386,7 @@ static void test_random_garbage(void)
 
 int main(void)
 {
-    rng_state = 0x9E3779B97F4A7C15ULL;
+    rng_seed(0x9E3779B97F4A7C15ULL);
     RUN_TEST(test_valid_baseline_420);
     RUN_TEST(test_valid_grayscale);
     RUN_TEST(test_valid_progressive);

@@ -7,6 +7,7 @@
 #include <turbojpeg.h>
 
 #include "check.h"
+#include "testrand.h"
 #include "util.h"
 
 /* Included to reach the buffer bounds (cap, head, tail) for the memory checks. */
@@ -32,22 +33,6 @@ struct result {
     size_t max_retained; /* largest unconsumed input seen after draining */
     bool bound_broken;   /* the buffer indices ever left [0, cap] */
 };
-
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-    /* xorshift64*: deterministic across runs so failures reproduce. */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 2685821657736338717ULL;
-}
-
-static size_t rng_below(size_t n)
-{
-    return (size_t)(rng_next() % n);
-}
 
 static void append(struct bytes *b, const void *data, size_t len)
 {
@@ -653,7 +638,7 @@ static void test_throughput(void)
 
 int main(void)
 {
-    rng_state = 0x2545F4914F6CDD1DULL;
+    rng_seed(0x2545F4914F6CDD1DULL);
     RUN_TEST(test_concatenated_random_chunks);
     RUN_TEST(test_multipart_content_length);
     RUN_TEST(test_multipart_no_content_length);
