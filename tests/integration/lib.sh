@@ -151,8 +151,9 @@ check_status() {
     fi
 }
 
-# Prints the pid(s) of the FastCGI responder that our lighttpd spawned.
-responder_pids() { pgrep -P "$LIGHTTPD_PID" -f capd.fcgi || true; }
+# Prints the pid(s) of the FastCGI responder that our lighttpd spawned (started with
+# lighttpd.conf's --max-viewers), not the CGI ones it runs for /cgi-bin/capd.cgi (the same binary).
+responder_pids() { pgrep -P "$LIGHTTPD_PID" -f 'capd\.fcgi --max-viewers' || true; }
 
 # run_viewer_test [VAR=value...]: tests/browser/viewer_test.js in Debian's Chromium (through
 # playwright-core, which `npm ci` installs in tests/browser when node_modules is missing or
